@@ -37,14 +37,16 @@ class IMDBCLI(LightningCLI):
         )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        super().parse_arguments(parser, args)
+        argv = list(sys.argv[1:] if args is None else args)
+        # A first look for the checkpoint, which must not print the config and exit yet.
+        self.config = parser.parse_args([a for a in argv if not a.startswith("--print_config")])
         subcommand = self.config.get("subcommand")
         ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
-        if not ckpt_path:
-            return
-        defaults = checkpoint_defaults(ckpt_path)
-        self._subcommand_parsers[subcommand].set_defaults(defaults)
-        super().parse_arguments(parser, args)
+        if ckpt_path:
+            self._subcommand_parsers[subcommand].set_defaults(checkpoint_defaults(ckpt_path))
+            self.config = parser.parse_args(argv)
+        elif any(a.startswith("--print_config") for a in argv):
+            parser.parse_args(argv)
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""

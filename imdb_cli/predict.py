@@ -68,12 +68,12 @@ class PredictionWriter(BasePredictionWriter):
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.stream.flush()
-        if self._tmp is None:
-            return
-        self.stream.close()
         if self.count == 0:
             self._discard()
             raise UserError("the predict file has no non-blank lines: nothing to predict")
+        if self._tmp is None:
+            return
+        self.stream.close()
         os.replace(self._tmp, self.output)
         self._tmp = None
 

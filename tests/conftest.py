@@ -53,9 +53,11 @@ def tiny_encoder(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-bert")
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(POSITIVE + NEGATIVE + NEUTRAL)), *letters]
-    vocab += [f"##{c}" for c in letters] + list(".,!?'<>/")
+    vocab = list(dict.fromkeys(vocab + [f"##{c}" for c in letters] + list(".,!?'<>/")))
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    tokenizer = BertTokenizerFast(str(path / "vocab.txt"), do_lower_case=True)  # `vocab` in v5, `vocab_file` in v4
+    assert len(tokenizer) == len(vocab)
+    tokenizer.save_pretrained(path)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

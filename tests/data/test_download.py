@@ -1,0 +1,47 @@
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import pytest
+
+from imdb_cli.data.download import download
+from imdb_cli.errors import UserError
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server on the loopback interface, serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "data.tar.gz").write_bytes(b"archive bytes" * 1000)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+
+
+def test_download_verifies_and_caches(server, tmp_path):
+    url, root = server
+    body = (root / "data.tar.gz").read_bytes()
+    cache = tmp_path / "cache"
+    path = download(f"{url}/data.tar.gz", cache, sha256=hashlib.sha256(body).hexdigest())
+    assert path == cache / "data.tar.gz" and path.read_bytes() == body
+    (root / "data.tar.gz").unlink()
+    assert download(f"{url}/data.tar.gz", cache) == path  # second call: from the cache, no request
+
+
+def test_checksum_mismatch_leaves_nothing_behind(server, tmp_path):
+    url, _ = server
+    with pytest.raises(UserError, match="corrupt"):
+        download(f"{url}/data.tar.gz", tmp_path / "cache", sha256="0" * 64)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_unreachable_url_says_how_to_pass_a_local_copy(server, tmp_path):
+    url, _ = server
+    with pytest.raises(UserError, match=r"pass a local copy: --data\.source"):
+        download(f"{url}/missing.tar.gz", tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -1,0 +1,100 @@
+import io
+import tarfile
+
+import pytest
+
+from imdb_cli.data.sources import label_names_of, read_aclimdb, read_lines, read_table
+from imdb_cli.errors import UserError
+
+
+def test_directory_and_archive_read_the_same_reviews(imdb_dir, imdb_archive):
+    from_dir = read_aclimdb(imdb_dir, "train")
+    assert read_aclimdb(imdb_dir.parent, "train") == from_dir  # the folder holding aclImdb/ works too
+    from_archive = read_aclimdb(imdb_archive, "train")
+    assert from_archive == from_dir
+    assert len(from_dir) == 24
+    assert from_dir.labels == ["negative"] * 12 + ["positive"] * 12
+    assert all("<br />" not in text for text in from_dir.texts)
+
+
+def test_splits_are_read_apart(imdb_archive):
+    test = read_aclimdb(imdb_archive, "test")
+    assert len(test) == 24
+    assert not set(test.texts) & set(read_aclimdb(imdb_archive, "train").texts) - {""}
+
+
+def test_reviews_are_ordered_by_label_then_numeric_id(tmp_path):
+    for folder in ("neg", "pos"):
+        (tmp_path / "train" / folder).mkdir(parents=True)
+        for i in (10, 2, 1):
+            (tmp_path / "train" / folder / f"{i}_5.txt").write_text(f"{folder} {i}")
+    assert read_aclimdb(tmp_path, "train").texts == ["neg 1", "neg 2", "neg 10", "pos 1", "pos 2", "pos 10"]
+
+
+def test_missing_split_is_a_user_error(imdb_dir, tmp_path):
+    with pytest.raises(UserError, match="no reviews in test/neg"):
+        read_aclimdb(tmp_path, "test")
+    with pytest.raises(UserError, match="does not exist"):
+        read_aclimdb(tmp_path / "nowhere", "train")
+
+
+def test_corrupt_archive_is_a_user_error(imdb_archive, tmp_path):
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(imdb_archive.read_bytes()[:2000])
+    with pytest.raises(UserError, match="not a readable tar archive"):
+        read_aclimdb(truncated, "train")
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/abs/aclImdb/train/pos/0_9.txt", "link"])
+def test_unsafe_archive_members_are_refused(tmp_path, name):
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        member = tarfile.TarInfo(name)
+        if name == "link":
+            member.type, member.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            tar.addfile(member)
+        else:
+            member.size = 4
+            tar.addfile(member, io.BytesIO(b"text"))
+    with pytest.raises(UserError, match="unsafe member"):
+        read_aclimdb(path, "train")
+
+
+def test_tables_in_every_format(table_files):
+    train = read_table(table_files["train"], "text", "label")
+    val = read_table(table_files["val"], "text", "label")
+    test = read_table(table_files["test"], "text", "label")
+    assert (len(train), len(val), len(test)) == (24, 9, 9)
+    assert train.labels[:8] == ["pos"] * 8
+    assert set(val.labels) == set(test.labels) == {"pos", "neg", "neutral"}
+
+
+def test_table_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\ngood film,pos\nno label here,\n")
+    with pytest.raises(UserError, match=r"bad.csv:3: empty label"):
+        read_table(bad, "text", "label")
+    with pytest.raises(UserError, match=r"no column 'sentiment'"):
+        read_table(bad, "text", "sentiment")
+    lines = tmp_path / "bad.jsonl"
+    lines.write_text('{"text": "fine", "label": 1}\nnot json\n')
+    with pytest.raises(UserError, match=r"bad.jsonl:2: cannot read JSON Lines"):
+        read_table(lines, "text", "label")
+
+
+def test_label_names_sort_numbers_as_numbers():
+    assert label_names_of(["10", "2", "2", "1"]) == ["1", "2", "10"]
+    assert label_names_of(["pos", "neg", "pos"]) == ["neg", "pos"]
+
+
+def test_read_lines_numbers_every_line_and_skips_blank_ones(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes("\ufefffirst\r\n\r\n   \nsecond ünïcode\nthird".encode())
+    assert list(read_lines(str(path))) == [(1, "first"), (4, "second ünïcode"), (5, "third")]
+
+
+def test_read_lines_names_the_line_with_invalid_utf8(tmp_path):
+    path = tmp_path / "reviews.txt"
+    path.write_bytes(b"fine\n\xff\xfe bad\n")
+    with pytest.raises(UserError, match=r"reviews.txt:2 is not valid UTF-8"):
+        list(read_lines(str(path)))

@@ -1,0 +1,84 @@
+"""Every YAML in configs/ parses: model configs alone, overlays on top of a model config."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imdb_cli.cli import IMDBCLI, main
+from imdb_cli.data import IMDBDataModule
+from imdb_cli.model import SentimentClassifier
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+ALL = sorted(CONFIGS.rglob("*.yaml"))
+MODEL_CONFIGS = ["distilbert.yaml", "minilm.yaml"]
+
+
+def print_config(capsys, *args: str) -> dict:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *args, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def args_for(path: Path) -> list[str]:
+    if path.name in MODEL_CONFIGS:
+        return ["--config", str(path)]
+    base = ["--config", str(CONFIGS / "minilm.yaml")]
+    if path.parent.name == "trainer":
+        return [*base, "--trainer", str(path)]
+    return [*base, "--config", str(path)]
+
+
+def test_configs_are_all_covered():
+    assert {p.name for p in ALL} >= {*MODEL_CONFIGS, "debug.yaml", "default.yaml", "gpu.yaml"}
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_parses(path, capsys):
+    config = print_config(capsys, *args_for(path))
+    assert config["model"]["encoder"]
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_opens_with_the_command_that_uses_it(path):
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# ") and "imdb " in path.read_text().split("\n\n")[0]
+
+
+def test_distilbert_shows_the_reference_recipe(capsys):
+    config = print_config(capsys, "--config", str(CONFIGS / "distilbert.yaml"))
+    callbacks = [c["class_path"].rsplit(".", 1)[1] for c in config["trainer"]["callbacks"]]
+    assert {"EarlyStopping", "LearningRateMonitor", "ModelCheckpoint"} <= set(callbacks)
+    assert config["trainer"]["logger"]["class_path"].endswith("TensorBoardLogger")
+    assert config["model"]["scheduler"]["class_path"].endswith("OneCycleLR")
+    assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert (config["data"]["batch_size"], config["data"]["max_length"], config["trainer"]["max_epochs"]) == (16, 512, 1)
+
+
+def test_later_files_and_flags_win(capsys):
+    config = print_config(
+        capsys,
+        "--config", str(CONFIGS / "minilm.yaml"),
+        "--config", str(CONFIGS / "debug.yaml"),
+        "--trainer", str(CONFIGS / "trainer" / "gpu.yaml"),
+        "--data.max_length", "64",
+    )  # fmt: skip
+    assert config["data"]["max_length"] == 64
+    assert config["data"]["max_train_samples"] == 256
+    assert config["trainer"]["precision"] == "bf16-mixed"
+    assert len(config["trainer"]["callbacks"]) == 4  # the overlay kept the shared callbacks
+
+
+def test_encoder_tokenizer_and_labels_are_given_once(tmp_path):
+    cli = IMDBCLI(
+        SentimentClassifier,
+        IMDBDataModule,
+        run=False,
+        args=["--model.encoder", "some/encoder", "--data.label_names", "[bad, good, meh]"],
+    )
+    assert cli.datamodule.hparams.tokenizer == "some/encoder"
+    assert cli.model.label_names == ["bad", "good", "meh"]
+    assert cli.model.hparams.label_names == ["bad", "good", "meh"]
+    with pytest.raises(SystemExit):
+        main(["fit", "--data.tokenizer", "other", "--print_config"])

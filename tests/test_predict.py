@@ -1,0 +1,58 @@
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from imdb_cli.errors import UserError
+from imdb_cli.predict import PredictionWriter
+
+MODULE = SimpleNamespace(label_names=["negative", "positive"])
+
+
+def run(writer, *batches):
+    writer.on_predict_start(None, MODULE)
+    for lines, probs in batches:
+        prediction = {"line": torch.tensor(lines), "probs": torch.tensor(probs)}
+        writer.write_on_batch_end(None, MODULE, prediction, None, None, 0)
+    writer.on_predict_end(None, MODULE)
+
+
+def test_jsonl_records(tmp_path):
+    out = tmp_path / "p.jsonl"
+    run(PredictionWriter(str(out)), ([1, 3], [[0.2, 0.8], [0.9, 0.1]]), ([4], [[0.5, 0.5]]))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["line"] for r in records] == [1, 3, 4]
+    assert records[0] == {"line": 1, "label": "positive", "score": 0.8, "probs": {"negative": 0.2, "positive": 0.8}}
+    assert records[1]["label"] == "negative"
+
+
+def test_csv_records(tmp_path):
+    out = tmp_path / "p.csv"
+    run(PredictionWriter(str(out)), ([2], [[0.25, 0.75]]))
+    assert out.read_text().splitlines() == ["line,label,score,prob_negative,prob_positive", "2,positive,0.75,0.25,0.75"]
+
+
+def test_stdout(capsys):
+    run(PredictionWriter(None), ([1], [[0.6, 0.4]]))
+    assert json.loads(capsys.readouterr().out)["label"] == "negative"
+
+
+def test_no_records_is_an_error_and_keeps_the_old_file(tmp_path):
+    out = tmp_path / "p.jsonl"
+    out.write_text("previous results\n")
+    with pytest.raises(UserError, match="no non-blank lines"):
+        run(PredictionWriter(str(out)))
+    assert out.read_text() == "previous results\n"
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_a_failed_run_keeps_the_old_file(tmp_path):
+    out = tmp_path / "p.jsonl"
+    out.write_text("previous results\n")
+    writer = PredictionWriter(str(out))
+    writer.on_predict_start(None, MODULE)
+    writer.write(1, [0.1, 0.9])
+    writer.on_exception(None, MODULE, RuntimeError("boom"))
+    assert out.read_text() == "previous results\n"
+    assert list(tmp_path.iterdir()) == [out]
