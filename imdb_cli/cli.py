@@ -30,6 +30,13 @@ class IMDBCLI(LightningCLI):
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # IMDBDataModule gives each rank its own length-grouped batches; Lightning must not re-shard them.
+        parser.set_defaults(
+            {
+                "trainer.use_distributed_sampler": False,
+                "trainer.precision": "bf16-mixed",  # falls back to 32-true on hardware without bf16
+            }
+        )
         parser.link_arguments("model.encoder", "data.tokenizer")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
         parser.link_arguments(
@@ -48,6 +55,10 @@ class IMDBCLI(LightningCLI):
         elif any(a.startswith("--print_config") for a in argv):
             parser.parse_args(argv)
 
+    def before_instantiate_classes(self) -> None:
+        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        trainer.precision = supported_precision(trainer.precision, trainer.accelerator)
+
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""
 
@@ -60,6 +71,26 @@ class IMDBCLI(LightningCLI):
             score = callback.best_model_score
             metric = f" ({callback.monitor}={score:.4f})" if score is not None else ""
             print(f"best checkpoint: {best}{metric}")
+
+
+def supported_precision(precision, accelerator) -> str | int | None:
+    """``bf16-mixed`` where the hardware computes in bf16, else full precision with a warning.
+
+    CPUs without native bf16 (AVX512-BF16 or AMX) would emulate it, slower than fp32.
+    """
+    if str(precision) != "bf16-mixed":
+        return precision
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu and torch.cuda.is_available():
+        supported = torch.cuda.is_bf16_supported()
+    elif accelerator in ("cpu", "auto", "gpu", "cuda"):
+        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    else:
+        return precision
+    if supported:
+        return precision
+    print("imdb: this hardware has no native bf16; training in full precision (32-true)", file=sys.stderr)
+    return "32-true"
 
 
 def checkpoint_defaults(ckpt_path: str) -> dict:

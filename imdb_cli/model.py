@@ -40,6 +40,7 @@ class SentimentClassifier(pl.LightningModule):
         optimizer: optimizer class and its arguments; the model's parameters are passed to it.
         scheduler: learning-rate scheduler, stepped every optimizer step; OneCycleLR gets
             ``total_steps`` from the trainer. ``null`` keeps the learning rate constant.
+        compile: compile the encoder with ``torch.compile`` (dynamic shapes: batches vary in length).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class SentimentClassifier(pl.LightningModule):
             "class_path": "torch.optim.lr_scheduler.OneCycleLR",
             "init_args": {"max_lr": 5e-5},
         },
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -80,6 +82,8 @@ class SentimentClassifier(pl.LightningModule):
             return
         restoring = self._trainer is not None and self.trainer.ckpt_path is not None
         self.encoder = encoders.load_encoder(self.hparams.encoder, pretrained=not restoring).train()
+        if self.hparams.compile:
+            self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
         width = self.encoder.config.hidden_size
         hidden = self.hparams.head_hidden or width
         self.head = nn.Sequential(
@@ -118,7 +122,7 @@ class SentimentClassifier(pl.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
-        return {"line": batch["line"], "probs": logits.float().softmax(-1)}
+        return {"index": batch["index"], "line": batch["line"], "probs": logits.float().softmax(-1)}
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())

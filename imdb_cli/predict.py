@@ -16,7 +16,7 @@ from imdb_cli.errors import UserError
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Stream predictions as they are made, so that memory does not grow with the input.
+    """Stream predictions as they are made, in input order, so that memory does not grow with the input.
 
     Each record is ``{"line", "label", "score", "probs"}``: the 1-based input line, the most
     probable label, its probability, and every label's probability. A path ending in ``.csv``
@@ -36,6 +36,7 @@ class PredictionWriter(BasePredictionWriter):
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.count = 0
+        self.pending: dict[int, tuple[int, list[float]]] = {}
         self.label_names = pl_module.label_names
         if self.output is None:
             self._tmp, self.stream = None, sys.stdout
@@ -52,8 +53,12 @@ class PredictionWriter(BasePredictionWriter):
             self.csv.writerow(["line", "label", "score", *(f"prob_{name}" for name in self.label_names)])
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        for line, probs in zip(prediction["line"].tolist(), prediction["probs"].tolist(), strict=True):
-            self.write(line, probs)
+        """Hold records that arrive early (batches are sorted by length) until their turn comes."""
+        rows = zip(prediction["index"].tolist(), prediction["line"].tolist(), prediction["probs"].tolist(), strict=True)
+        for index, line, probs in rows:
+            self.pending[index] = (line, probs)
+        while self.count in self.pending:
+            self.write(*self.pending.pop(self.count))
 
     def write(self, line: int, probs: list[float]) -> None:
         best = max(range(len(probs)), key=probs.__getitem__)
@@ -67,6 +72,8 @@ class PredictionWriter(BasePredictionWriter):
         self.count += 1
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.pending:
+            raise RuntimeError(f"predictions for inputs {sorted(self.pending)[:5]}... never became writable")
         self.stream.flush()
         if self.count == 0:
             self._discard()

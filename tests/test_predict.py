@@ -12,8 +12,11 @@ MODULE = SimpleNamespace(label_names=["negative", "positive"])
 
 def run(writer, *batches):
     writer.on_predict_start(None, MODULE)
+    start = 0
     for lines, probs in batches:
-        prediction = {"line": torch.tensor(lines), "probs": torch.tensor(probs)}
+        index = torch.arange(start, start + len(lines))
+        start += len(lines)
+        prediction = {"index": index, "line": torch.tensor(lines), "probs": torch.tensor(probs)}
         writer.write_on_batch_end(None, MODULE, prediction, None, None, 0)
     writer.on_predict_end(None, MODULE)
 
@@ -56,3 +59,14 @@ def test_a_failed_run_keeps_the_old_file(tmp_path):
     writer.on_exception(None, MODULE, RuntimeError("boom"))
     assert out.read_text() == "previous results\n"
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_records_sorted_by_length_come_out_in_input_order(tmp_path):
+    out = tmp_path / "p.jsonl"
+    writer = PredictionWriter(str(out))
+    writer.on_predict_start(None, MODULE)
+    for indices, lines in (([2, 0], [5, 1]), ([3], [6]), ([1], [2])):
+        prediction = {"index": torch.tensor(indices), "line": torch.tensor(lines), "probs": torch.rand(len(lines), 2)}
+        writer.write_on_batch_end(None, MODULE, prediction, None, None, 0)
+    writer.on_predict_end(None, MODULE)
+    assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2, 5, 6]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Iterator, Sequence
 
 import torch
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import Dataset, IterableDataset, Sampler
 
 
 class TokenizedDataset(Dataset):
@@ -23,32 +25,38 @@ class TokenizedDataset(Dataset):
 
 
 class LineDataset(IterableDataset):
-    """Numbered texts from a lazily read source, tokenized as they stream past.
+    """Numbered texts from a lazily read source, tokenized and sorted by length chunk by chunk.
 
     ``lines`` is a callable returning a fresh iterator of ``(line_number, text)`` so that the
     dataset can be iterated more than once; ``encode`` maps a list of texts to lists of ids.
+    Within each chunk of ``chunk_size`` texts, samples come longest first, so that batches hold
+    texts of similar length; ``index`` (the text's position in the input) lets the writer restore
+    the input order. Memory holds one chunk, however long the input.
     """
 
-    def __init__(self, lines, encode, chunk_size: int = 256) -> None:
+    def __init__(self, lines, encode, chunk_size: int = 1024) -> None:
         self.lines = lines
         self.encode = encode
         self.chunk_size = chunk_size
 
     def __iter__(self) -> Iterator[dict]:
-        chunk: list[tuple[int, str]] = []
-        for item in self.lines():
-            chunk.append(item)
+        chunk: list[tuple[int, int, str]] = []
+        for index, (line, text) in enumerate(self.lines()):
+            chunk.append((index, line, text))
             if len(chunk) == self.chunk_size:
                 yield from self._encode(chunk)
                 chunk = []
         yield from self._encode(chunk)
 
-    def _encode(self, chunk: list[tuple[int, str]]) -> Iterator[dict]:
+    def _encode(self, chunk: list[tuple[int, int, str]]) -> Iterator[dict]:
         if not chunk:
             return
-        ids = self.encode([text for _, text in chunk])
-        for (line, _), input_ids in zip(chunk, ids, strict=True):
-            yield {"input_ids": input_ids, "line": line}
+        ids = self.encode([text for _, _, text in chunk])
+        samples = [
+            {"input_ids": input_ids, "line": line, "index": index}
+            for (index, line, _), input_ids in zip(chunk, ids, strict=True)
+        ]
+        yield from sorted(samples, key=lambda s: len(s["input_ids"]), reverse=True)
 
 
 class PadCollate:
@@ -66,7 +74,90 @@ class PadCollate:
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        for key in ("labels", "line"):
+        for key in ("labels", "line", "index"):
             if key in samples[0]:
                 batch[key] = torch.tensor([s[key] for s in samples], dtype=torch.long)
         return batch
+
+
+class LengthBatchSampler(Sampler[list[int]]):
+    """Batches of dataset indices, grouped by length to cut padding, split across ranks.
+
+    ``grouped`` training batches: the indices are shuffled, cut into mega-batches of
+    ``mega_batches`` batches per rank, each mega-batch is sorted by length and cut into batches,
+    and the steps are shuffled; every epoch (``set_epoch``) reshuffles with ``seed + epoch``.
+    ``random``: the shuffled order cut into batches, as a plain shuffled DataLoader would.
+    ``sorted``: evaluation order, longest first, no shuffling.
+
+    Every index appears exactly once per epoch over all ranks. The samples are cut into a number
+    of batches that is a multiple of ``num_replicas`` (batch sizes then differ by at most one), so
+    that every rank takes the same number of steps without repeating samples. Only when there
+    are fewer samples than that many batches (3 samples, batch size 1, 2 ranks) does a batch
+    exceed ``batch_size``.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        order: str = "grouped",
+        seed: int = 0,
+        mega_batches: int = 50,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if order not in ("grouped", "random", "sorted"):
+            raise ValueError(f"unknown batch order {order!r}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not among {num_replicas} replicas")
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.order = order
+        self.seed = seed
+        self.mega_batches = mega_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self._num_batches() // self.num_replicas
+
+    def _num_batches(self) -> int:
+        """The fewest batches of at most ``batch_size`` that split evenly over the ranks; when
+        there are too few samples for that, as many batches as keep every one non-empty."""
+        samples, replicas = len(self.lengths), self.num_replicas
+        if samples < replicas:
+            raise ValueError(f"{samples} samples cannot be shared by {replicas} ranks")
+        batches = math.ceil(math.ceil(samples / self.batch_size) / replicas) * replicas
+        return batches if batches <= samples else samples // replicas * replicas
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(self.seed + self.epoch)
+        indices = list(range(len(self.lengths)))
+        key = self.lengths.__getitem__
+        if self.order == "sorted":
+            indices.sort(key=key, reverse=True)
+        else:
+            rng.shuffle(indices)
+        if self.order == "grouped":
+            span = self.batch_size * self.num_replicas * self.mega_batches
+            megas = (sorted(indices[start : start + span], key=key) for start in range(0, len(indices), span))
+            indices = [i for mega in megas for i in mega]
+        batches = _split_evenly(indices, self._num_batches())
+        steps = [batches[i : i + self.num_replicas] for i in range(0, len(batches), self.num_replicas)]
+        if self.order == "grouped":
+            rng.shuffle(steps)
+        for step in steps:
+            yield step[self.rank]
+
+
+def _split_evenly(items: list[int], parts: int) -> list[list[int]]:
+    """``parts`` contiguous slices whose sizes differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    bounds = [0]
+    for part in range(parts):
+        bounds.append(bounds[-1] + size + (part < extra))
+    return [items[bounds[i] : bounds[i + 1]] for i in range(parts)]

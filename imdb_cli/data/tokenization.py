@@ -45,6 +45,17 @@ class Encoder:
         budget, how, head = self.budget, self.truncation, self.head_tokens
         return [self.prefix + truncate(ids, budget, how, head) + self.suffix for ids in pieces]
 
+    def batched(self, texts: Sequence[str], desc: str = "tokenizing", chunk: int = 2048) -> list[list[int]]:
+        """``self(texts)`` in chunks with a progress bar; the fast tokenizer uses every core per chunk."""
+        from tqdm.auto import tqdm
+
+        ids: list[list[int]] = []
+        with tqdm(total=len(texts), desc=desc, unit="text", disable=len(texts) <= chunk, leave=False) as bar:
+            for start in range(0, len(texts), chunk):
+                ids.extend(self(texts[start : start + chunk]))
+                bar.update(min(chunk, len(texts) - start))
+        return ids
+
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after a single text ([CLS] and [SEP] for BERT).

@@ -1,6 +1,11 @@
-import torch
+import math
+import random
 
-from imdb_cli.data.batching import LineDataset, PadCollate, TokenizedDataset
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
 
 
 def test_collate_pads_to_the_longest_in_the_batch_only():
@@ -31,10 +36,71 @@ def test_line_dataset_streams_in_chunks_and_can_be_read_twice():
 
     def encode(texts):
         calls.append(len(texts))
-        return [[len(t)] for t in texts]
+        return [[len(t)] * len(t) for t in texts]
 
     data = LineDataset(lambda: iter(lines), encode, chunk_size=2)
-    expected = [{"input_ids": [1], "line": 1}, {"input_ids": [2], "line": 3}, {"input_ids": [3], "line": 4}]
+    expected = [
+        {"input_ids": [2, 2], "line": 3, "index": 1},
+        {"input_ids": [1], "line": 1, "index": 0},
+        {"input_ids": [3, 3, 3], "line": 4, "index": 2},
+    ]
     assert list(data) == expected
     assert list(data) == expected
     assert calls == [2, 1, 2, 1]
+
+
+def test_line_dataset_sorts_each_chunk_by_length_and_numbers_inputs():
+    lines = [(1, "a"), (2, "ccc"), (5, "bb"), (6, "dddd")]
+    data = LineDataset(lambda: iter(lines), lambda texts: [[0] * len(t) for t in texts], chunk_size=3)
+    assert [(s["index"], s["line"]) for s in data] == [(1, 2), (2, 5), (0, 1), (3, 6)]
+
+
+def padded_tokens(lengths, batches):
+    return sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+
+
+def test_grouped_batches_pad_far_less_than_random_ones():
+    rng = random.Random(0)
+    lengths = [rng.randint(20, 512) for _ in range(2000)]
+    grouped = list(LengthBatchSampler(lengths, 16, "grouped", seed=1))
+    shuffled = list(LengthBatchSampler(lengths, 16, "random", seed=1))
+    assert padded_tokens(lengths, grouped) < 0.7 * padded_tokens(lengths, shuffled)
+    assert sorted(i for b in grouped for i in b) == list(range(2000))
+
+
+def test_grouped_order_is_seeded_and_changes_every_epoch():
+    lengths = list(range(100))
+    sampler = LengthBatchSampler(lengths, 8, "grouped", seed=3)
+    first = list(sampler)
+    assert list(LengthBatchSampler(lengths, 8, "grouped", seed=3)) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_sorted_evaluation_batches_are_longest_first():
+    lengths = [3, 9, 1, 7, 5]
+    assert list(LengthBatchSampler(lengths, 2, "sorted")) == [[1, 3], [4, 0], [2]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 600), min_size=1, max_size=300),
+    batch_size=st.integers(1, 40),
+    replicas=st.integers(1, 4),
+    order=st.sampled_from(["grouped", "random", "sorted"]),
+    epoch=st.integers(0, 5),
+)
+def test_every_sample_exactly_once_per_epoch_on_every_number_of_ranks(lengths, batch_size, replicas, order, epoch):
+    assume(len(lengths) >= replicas)
+    per_rank = []
+    for rank in range(replicas):
+        sampler = LengthBatchSampler(lengths, batch_size, order, seed=7, num_replicas=replicas, rank=rank)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler)
+        assert all(b for b in batches)
+        if math.ceil(math.ceil(len(lengths) / batch_size) / replicas) * replicas <= len(lengths):
+            assert all(len(b) <= batch_size for b in batches)
+        per_rank.append(batches)
+    assert len({len(batches) for batches in per_rank}) == 1  # same number of steps on every rank
+    assert sorted(i for batches in per_rank for b in batches for i in b) == list(range(len(lengths)))
