@@ -43,6 +43,12 @@ class IMDBCLI(LightningCLI):
             "trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=lambda root: root or "."
         )
 
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
+        for subparser in getattr(self, "_subcommand_parsers", {}).values():
+            subparser.set_defaults(weights_only=True)
+
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
         # A first look for the checkpoint, which must not print the config and exit yet.

@@ -67,14 +67,26 @@ def load_config(name: str):
         raise _not_found(name, err) from None
 
 
-def load_encoder(name: str, pretrained: bool = True):
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+"""Config names of the dropout on attention probabilities (BERT family, DistilBERT family)."""
+
+
+def load_encoder(name: str, pretrained: bool = True, attention_dropout: float | None = None):
     """The bare encoder (``AutoModel``): pretrained weights, or only the architecture when
-    ``pretrained`` is False because a checkpoint's weights will replace them anyway."""
+    ``pretrained`` is False because a checkpoint's weights will replace them anyway.
+
+    ``attention_dropout`` replaces the config's dropout on attention probabilities, if it has one.
+    """
     from transformers import AutoModel
 
+    config = load_config(name)
+    if attention_dropout is not None:
+        for key in ATTENTION_DROPOUT_KEYS:
+            if hasattr(config, key):
+                setattr(config, key, attention_dropout)
     if not pretrained:
-        return AutoModel.from_config(load_config(name))
+        return AutoModel.from_config(config)
     try:
-        return AutoModel.from_pretrained(resolve(name))
+        return AutoModel.from_pretrained(resolve(name), config=config)
     except (OSError, ValueError) as err:
         raise _not_found(name, err) from None

@@ -37,6 +37,11 @@ class SentimentClassifier(pl.LightningModule):
         label_names: class names in label-id order; linked from the data, not set on its own.
         head_hidden: width of the head's hidden layer; by default the encoder's width.
         dropout: dropout probability between the head's two layers.
+        attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
+            ``null`` keeps the pretrained config's (0.1 for BERT and DistilBERT). At 0, PyTorch
+            runs attention as one fused kernel instead of materialising every token pair's
+            probability and dropout mask: on a 2-core CPU a MiniLM training step at 512 tokens took
+            2.3x less time, at the same accuracy (README, Results).
         optimizer: optimizer class and its arguments; the model's parameters are passed to it.
         scheduler: learning-rate scheduler, stepped every optimizer step; OneCycleLR gets
             ``total_steps`` from the trainer. ``null`` keeps the learning rate constant.
@@ -49,6 +54,7 @@ class SentimentClassifier(pl.LightningModule):
         label_names: list[str] | None = None,
         head_hidden: int | None = None,
         dropout: float = 0.2,
+        attention_dropout: float | None = 0.0,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = {
             "class_path": "torch.optim.lr_scheduler.OneCycleLR",
@@ -81,7 +87,8 @@ class SentimentClassifier(pl.LightningModule):
         if self.encoder is not None:
             return
         restoring = self._trainer is not None and self.trainer.ckpt_path is not None
-        self.encoder = encoders.load_encoder(self.hparams.encoder, pretrained=not restoring).train()
+        hp = self.hparams
+        self.encoder = encoders.load_encoder(hp.encoder, not restoring, hp.attention_dropout).train()
         if self.hparams.compile:
             self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
         width = self.encoder.config.hidden_size

@@ -51,6 +51,8 @@ def test_distilbert_shows_the_reference_recipe(capsys):
     callbacks = [c["class_path"].rsplit(".", 1)[1] for c in config["trainer"]["callbacks"]]
     assert {"EarlyStopping", "LearningRateMonitor", "ModelCheckpoint"} <= set(callbacks)
     assert config["trainer"]["logger"]["class_path"].endswith("TensorBoardLogger")
+    step_checkpoints = [c for c in config["trainer"]["callbacks"] if c["init_args"].get("every_n_train_steps")]
+    assert step_checkpoints and step_checkpoints[0]["init_args"]["save_last"]  # crash safety
     assert config["model"]["scheduler"]["class_path"].endswith("OneCycleLR")
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
     assert (config["data"]["batch_size"], config["data"]["max_length"], config["trainer"]["max_epochs"]) == (16, 512, 1)
@@ -67,7 +69,7 @@ def test_later_files_and_flags_win(capsys):
     assert config["data"]["max_length"] == 64
     assert config["data"]["max_train_samples"] == 256
     assert config["trainer"]["precision"] == "bf16-mixed"
-    assert len(config["trainer"]["callbacks"]) == 4  # the overlay kept the shared callbacks
+    assert len(config["trainer"]["callbacks"]) == 5  # the overlay kept the shared callbacks
 
 
 def test_encoder_tokenizer_and_labels_are_given_once(tmp_path):

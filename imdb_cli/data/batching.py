@@ -118,9 +118,20 @@ class LengthBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        self.skip = 0
+
+    @property
+    def sampler(self) -> LengthBatchSampler:
+        """Lightning calls ``set_epoch`` on ``batch_sampler.sampler``: this sampler is its own."""
+        return self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_next(self, batches: int) -> None:
+        """Leave out the first ``batches`` batches of the next pass only: the part of an epoch
+        that a resumed run already trained on. ``len()`` still counts the whole epoch."""
+        self.skip = batches
 
     def __len__(self) -> int:
         return self._num_batches() // self.num_replicas
@@ -150,7 +161,8 @@ class LengthBatchSampler(Sampler[list[int]]):
         steps = [batches[i : i + self.num_replicas] for i in range(0, len(batches), self.num_replicas)]
         if self.order == "grouped":
             rng.shuffle(steps)
-        for step in steps:
+        skip, self.skip = self.skip, 0
+        for step in steps[skip:]:
             yield step[self.rank]
 
 

@@ -34,6 +34,8 @@ class IMDBDataModule(pl.LightningDataModule):
         val_file: validation table; without it ``val_fraction`` of the training data is held out.
         test_file: test table.
         predict_file: UTF-8 text, one input per line (blank lines skipped); ``-`` reads stdin.
+        invalid_utf8: invalid UTF-8 in the predict file: ``error`` stops and names the line,
+            ``replace`` predicts the line with U+FFFD in place of the bad bytes.
         text_column: column of the tables holding the text.
         label_column: column of the tables holding the label.
         label_names: class names in label-id order; by default fixed by aclImdb
@@ -65,6 +67,7 @@ class IMDBDataModule(pl.LightningDataModule):
         val_file: str | None = None,
         test_file: str | None = None,
         predict_file: str | None = None,
+        invalid_utf8: Literal["error", "replace"] = "error",
         text_column: str = "text",
         label_column: str = "label",
         label_names: list[str] | None = None,
@@ -92,6 +95,7 @@ class IMDBDataModule(pl.LightningDataModule):
         self._label_names = label_names
         self._tables: dict[str, LabeledTexts] = {}
         self.encode: Encoder | None = None
+        self._resume: dict = {}
         self.datasets: dict[str, TokenizedDataset | LineDataset] = {}
 
     @property
@@ -124,22 +128,32 @@ class IMDBDataModule(pl.LightningDataModule):
             self.encode = Encoder(tokenizer, hp.max_length, hp.truncation, hp.head_tokens)
             self.collate = PadCollate(tokenizer.pad_token_id)
         if stage in ("fit", "validate"):
-            self._tokenize("train", self.hparams.max_train_samples)
-            self._tokenize("val", self.hparams.max_val_samples)
+            self._tokenize("train")
+            self._tokenize("val")
         elif stage == "test":
-            self._tokenize("test", self.hparams.max_test_samples)
+            self._tokenize("test")
         elif stage == "predict":
             if not self.hparams.predict_file:
                 raise UserError("nothing to predict: pass --data.predict_file FILE (or - for stdin)")
             path = self.hparams.predict_file
             if path != "-" and not Path(path).is_file():
-                raise UserError(f"predict file {path} does not exist")
-            self.datasets["predict"] = LineDataset(partial(read_lines, path), self.encode)
+                problem = "is a directory" if Path(path).is_dir() else "does not exist"
+                raise UserError(f"predict file {path} {problem}")
+            self.datasets["predict"] = LineDataset(partial(read_lines, path, self.hparams.invalid_utf8), self.encode)
 
-    def _tokenize(self, split: str, limit: int | None) -> None:
+    def labeled_texts(self, split: str) -> LabeledTexts:
+        """The texts and labels of ``split`` (train, val or test) after the split and the subset."""
+        data = self._table(split)
+        limit = self.hparams[f"max_{split}_samples"]
+        if limit is not None and limit < len(data):
+            data = data.subset(sorted(random.Random(f"{self.hparams.seed}:{split}").sample(range(len(data)), limit)))
+        return data
+
+    def _tokenize(self, split: str) -> None:
         if split in self.datasets:
             return
         hp = self.hparams
+        limit = hp[f"max_{split}_samples"]
         key = {
             "format": 1,
             "split": split,
@@ -153,9 +167,7 @@ class IMDBDataModule(pl.LightningDataModule):
         }
 
         def build() -> tuple[list[list[int]], list[str]]:
-            data = self._table(split)
-            if limit is not None and limit < len(data):
-                data = data.subset(sorted(random.Random(f"{hp.seed}:{split}").sample(range(len(data)), limit)))
+            data = self.labeled_texts(split)
             return self.encode.batched(data.texts, desc=f"tokenizing {split}"), data.labels
 
         cache = TokenCache(self._cache_dir / "tokens") if hp.cache_tokens else None
@@ -235,7 +247,29 @@ class IMDBDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        loader = self._loader("train")
+        if self._resume:
+            sampler, state = loader.batch_sampler, self._resume
+            if state["batches_done"] < len(sampler):
+                sampler.set_epoch(state["epoch"])
+                sampler.skip_next(state["batches_done"])
+            else:
+                sampler.set_epoch(state["epoch"] + 1)
+            self._resume = {}
+        return loader
+
+    def state_dict(self) -> dict:
+        """Where training stands in its epoch, saved in checkpoints: a run resumed from one then
+        trains on exactly the batches the uninterrupted run would have, in the same order."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Lightning restores this before it first asks for the training data."""
+        self._resume = dict(state_dict)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

@@ -103,7 +103,10 @@ def _decode(data: bytes, where) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise UserError(f"{where} is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+        raise UserError(
+            f"{where} is not valid UTF-8 ({err.reason} at byte {err.start}); "
+            "--data.invalid_utf8 replace substitutes U+FFFD for such bytes"
+        ) from None
 
 
 def read_table(path: Path, text_column: str, label_column: str) -> LabeledTexts:
@@ -159,24 +162,27 @@ def label_names_of(labels: list[str]) -> list[str]:
     return sorted(distinct)
 
 
-def read_lines(path: str) -> Iterator[tuple[int, str]]:
+def read_lines(path: str, invalid_utf8: str = "error") -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each non-blank line of a UTF-8 file, ``-`` meaning stdin.
 
     Line numbers are 1-based and count blank lines too, so that they point into the user's file.
-    The file is read lazily: memory does not grow with its length.
+    The file is read lazily: memory does not grow with its length. Invalid UTF-8 stops with the
+    line's number, or becomes U+FFFD with ``invalid_utf8="replace"``.
     """
     if path == "-":
-        yield from _non_blank(sys.stdin.buffer, path)
+        yield from _non_blank(sys.stdin.buffer, path, invalid_utf8)
         return
     try:
         with open(path, "rb") as stream:
-            yield from _non_blank(stream, path)
+            yield from _non_blank(stream, path, invalid_utf8)
     except OSError as err:
         raise UserError(f"cannot read predict file {path}: {err.strerror or err}") from None
 
 
-def _non_blank(stream, path: str) -> Iterator[tuple[int, str]]:
+def _non_blank(stream, path: str, invalid_utf8: str) -> Iterator[tuple[int, str]]:
+    replace = invalid_utf8 == "replace"
     for number, raw in enumerate(stream, start=1):
-        text = _decode(raw, f"{path}:{number}").removeprefix("\ufeff").strip()
+        text = raw.decode("utf-8", errors="replace") if replace else _decode(raw, f"{path}:{number}")
+        text = text.removeprefix("\ufeff").strip()
         if text:
             yield number, text

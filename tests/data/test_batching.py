@@ -104,3 +104,23 @@ def test_every_sample_exactly_once_per_epoch_on_every_number_of_ranks(lengths, b
         per_rank.append(batches)
     assert len({len(batches) for batches in per_rank}) == 1  # same number of steps on every rank
     assert sorted(i for batches in per_rank for b in batches for i in b) == list(range(len(lengths)))
+
+
+def test_lightning_reaches_set_epoch_through_the_dataloader():
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = LengthBatchSampler(list(range(40)), 4, "grouped", seed=0)
+    loader = DataLoader(list(range(40)), batch_sampler=sampler)
+    first = [batch.tolist() for batch in loader]
+    _set_sampler_epoch(loader, 1)  # what Lightning calls at every epoch start
+    assert sampler.epoch == 1 and [batch.tolist() for batch in loader] != first
+
+
+def test_skip_next_leaves_out_the_trained_batches_once():
+    sampler = LengthBatchSampler(list(range(40)), 4, "grouped", seed=0)
+    whole = list(sampler)
+    sampler.skip_next(3)
+    assert list(sampler) == whole[3:]
+    assert len(sampler) == len(whole)
+    assert list(sampler) == whole
