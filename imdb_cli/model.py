@@ -7,12 +7,14 @@ from typing import NamedTuple
 
 import pytorch_lightning as pl
 import torch
+from jsonargparse.typing import ClosedUnitInterval, PositiveInt
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from imdb_cli import encoders
+from imdb_cli.errors import UserError
 
 
 class EncoderOutputs(NamedTuple):
@@ -52,9 +54,9 @@ class SentimentClassifier(pl.LightningModule):
         self,
         encoder: str = "distilbert-base-uncased",
         label_names: list[str] | None = None,
-        head_hidden: int | None = None,
-        dropout: float = 0.2,
-        attention_dropout: float | None = 0.0,
+        head_hidden: PositiveInt | None = None,
+        dropout: ClosedUnitInterval = 0.2,
+        attention_dropout: ClosedUnitInterval | None = 0.0,
         optimizer: OptimizerCallable = torch.optim.Adam,
         scheduler: LRSchedulerCallable | None = {
             "class_path": "torch.optim.lr_scheduler.OneCycleLR",
@@ -89,6 +91,7 @@ class SentimentClassifier(pl.LightningModule):
         restoring = self._trainer is not None and self.trainer.ckpt_path is not None
         hp = self.hparams
         self.encoder = encoders.load_encoder(hp.encoder, not restoring, hp.attention_dropout).train()
+        self._check_max_length()
         if self.hparams.compile:
             self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
         width = self.encoder.config.hidden_size
@@ -96,6 +99,15 @@ class SentimentClassifier(pl.LightningModule):
         self.head = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(self.hparams.dropout), nn.Linear(hidden, self.num_labels)
         )
+
+    def _check_max_length(self) -> None:
+        """Texts longer than the encoder's position table would fail deep inside it: say so first."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        max_length = getattr(datamodule, "hparams", {}).get("max_length")
+        positions = getattr(self.encoder.config, "max_position_embeddings", None)
+        if max_length and positions and max_length > positions:
+            limit = f"encoder {self.hparams.encoder} can read ({positions} tokens)"
+            raise UserError(f"--data.max_length {max_length} is more than {limit}")
 
     def get_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutputs:
         """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use."""

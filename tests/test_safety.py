@@ -112,3 +112,25 @@ def test_same_config_and_seed_give_the_same_model_twice(tmp_path, tiny_encoder, 
     scores = [[s["best_model_score"] for k, s in c["callbacks"].items() if "ModelCheckpoint" in k] for c in (a, b)]
     assert scores[0] == scores[1]  # the same val_acc, as ModelCheckpoint recorded it
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--data.batch_size", "0"), ("--data.val_fraction", "1.5"), ("--data.max_length", "-3"), ("--model.dropout", "2")],
+)
+def test_out_of_range_values_are_refused_by_the_parser(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", flag, value, "--print_config"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert flag.split(".")[-1] in err and "Traceback" not in err
+
+
+def test_max_length_beyond_the_encoder_is_one_clear_line(checkpoint, tiny_encoder, imdb_archive):
+    workdir, _ = checkpoint
+    result = imdb(
+        "fit", "--model.encoder", tiny_encoder, "--data.source", imdb_archive, "--data.max_length", 1000,
+        cwd=workdir, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "imdb: error: --data.max_length 1000 is more than" in result.stderr

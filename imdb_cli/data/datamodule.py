@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
+from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
 from torch.utils.data import DataLoader
 
 from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
@@ -72,24 +73,22 @@ class IMDBDataModule(pl.LightningDataModule):
         label_column: str = "label",
         label_names: list[str] | None = None,
         tokenizer: str = "distilbert-base-uncased",
-        max_length: int = 512,
+        max_length: PositiveInt = 512,
         truncation: Truncation = "head_tail",
-        head_tokens: int = 128,
-        batch_size: int = 16,
+        head_tokens: NonNegativeInt = 128,
+        batch_size: PositiveInt = 16,
         batching: Literal["grouped", "random"] = "grouped",
-        val_fraction: float = 0.25,
-        max_train_samples: int | None = None,
-        max_val_samples: int | None = None,
-        max_test_samples: int | None = None,
+        val_fraction: OpenUnitInterval = 0.25,
+        max_train_samples: PositiveInt | None = None,
+        max_val_samples: PositiveInt | None = None,
+        max_test_samples: PositiveInt | None = None,
         seed: int = 42,
-        num_workers: int = 0,
+        num_workers: NonNegativeInt = 0,
         cache_dir: str = "~/.cache/imdb-cli",
         cache_tokens: bool = True,
         sha256: str | None = None,
     ) -> None:
         super().__init__()
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
         # The model records the label names (resolved, not None): one owner, no clash in logged hparams.
         self.save_hyperparameters(ignore=["label_names"])
         self._label_names = label_names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -52,7 +53,7 @@ def download(url: str, cache_dir: Path, sha256: str | None = None) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             _copy_with_progress(response, out, int(response.headers.get("Content-Length") or 0), dest.name)
-    except (urllib.error.URLError, OSError) as err:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
         part.unlink(missing_ok=True)
         reason = getattr(err, "reason", err)
         raise UserError(

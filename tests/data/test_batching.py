@@ -2,7 +2,7 @@ import math
 import random
 
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
@@ -124,3 +124,49 @@ def test_skip_next_leaves_out_the_trained_batches_once():
     assert list(sampler) == whole[3:]
     assert len(sampler) == len(whole)
     assert list(sampler) == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(lengths=st.lists(st.integers(1, 50), min_size=1, max_size=20), pad=st.integers(0, 5))
+def test_collate_keeps_every_token_and_masks_only_padding(lengths, pad):
+    samples = [{"input_ids": list(range(100, 100 + n)), "labels": i % 2} for i, n in enumerate(lengths)]
+    batch = PadCollate(pad_token_id=pad)(samples)
+    assert batch["input_ids"].shape == (len(lengths), max(lengths))
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+    for row, n in enumerate(lengths):
+        assert batch["input_ids"][row, :n].tolist() == samples[row]["input_ids"]
+        assert (batch["input_ids"][row, n:] == pad).all()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(st.tuples(st.booleans(), st.integers(1, 30)), min_size=1, max_size=60),
+    chunk=st.integers(1, 16),
+    batch_size=st.integers(1, 8),
+)
+def test_sorted_prediction_comes_back_in_input_order(tmp_path_factory, lines, chunk, batch_size):
+    """Any mix of blank and non-blank lines, chunked, sorted by length, batched, then written."""
+    import json
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader
+
+    from imdb_cli.data.sources import read_lines
+    from imdb_cli.predict import PredictionWriter
+
+    path = tmp_path_factory.mktemp("order") / "in.txt"
+    path.write_text("".join(("x" * n if keep else "  ") + "\n" for keep, n in lines))
+    expected = [number for number, (keep, _) in enumerate(lines, start=1) if keep]
+    assume(expected)
+    data = LineDataset(lambda: read_lines(str(path)), lambda texts: [[7] * len(t) for t in texts], chunk)
+    module = SimpleNamespace(label_names=["a", "b"])
+    writer = PredictionWriter(str(path.with_suffix(".jsonl")))
+    writer.on_predict_start(None, module)
+    for batch in DataLoader(data, batch_size=batch_size, collate_fn=PadCollate(0)):
+        probs = torch.full((len(batch["line"]), 2), 0.5)
+        writer.write_on_batch_end(
+            None, module, {"index": batch["index"], "line": batch["line"], "probs": probs}, None, None, 0
+        )
+    writer.on_predict_end(None, module)
+    written = [json.loads(line)["line"] for line in path.with_suffix(".jsonl").read_text().splitlines()]
+    assert written == expected

@@ -45,3 +45,25 @@ def test_unreachable_url_says_how_to_pass_a_local_copy(server, tmp_path):
     with pytest.raises(UserError, match=r"pass a local copy: --data\.source"):
         download(f"{url}/missing.tar.gz", tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_an_interrupted_download_is_never_taken_for_the_file(tmp_path):
+    """The server promises 100,000 bytes and hangs up after 10."""
+
+    class HangsUp(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), HangsUp)
+    threading.Thread(target=httpd.handle_request, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/aclImdb_v1.tar.gz"
+    with pytest.raises(UserError, match="cannot download"):
+        download(url, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+    httpd.server_close()

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from imdb_cli.data.tokenization import Encoder, special_tokens, truncate
 from imdb_cli.encoders import load_tokenizer
@@ -44,3 +46,35 @@ def test_head_tail_keeps_both_ends(tokenizer):
     encode = Encoder(tokenizer, max_length=6, truncation="head_tail", head_tokens=1)
     (ids,) = encode(["great the the the the the the awful boring"])
     assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "great", "the", "awful", "boring", "[SEP]"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    length=st.integers(0, 300),
+    budget=st.integers(1, 100),
+    how=st.sampled_from(["head", "tail", "head_tail"]),
+    head_tokens=st.integers(0, 120),
+)
+def test_truncation_never_exceeds_the_budget_and_keeps_the_promised_ends(length, budget, how, head_tokens):
+    ids = list(range(length))
+    kept = truncate(ids, budget, how, head_tokens)
+    assert len(kept) == min(length, budget)
+    if length <= budget:
+        assert kept == ids
+    elif how == "head":
+        assert kept == ids[:budget]
+    elif how == "tail":
+        assert kept == ids[-budget:]
+    else:
+        head = min(head_tokens, budget)
+        assert kept[:head] == ids[:head]
+        assert kept[head:] == ids[length - (budget - head) :]
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(alphabet="abcdefgh lotr", min_size=1, max_size=200), min_size=1, max_size=8))
+def test_encoded_texts_fit_max_length_with_special_tokens_at_the_ends(tiny_encoder, texts):
+    tokenizer = load_tokenizer(str(tiny_encoder))
+    for ids in Encoder(tokenizer, max_length=12, truncation="head_tail", head_tokens=4)(texts):
+        assert len(ids) <= 12
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
