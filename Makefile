@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 ARCHIVE ?= ../shared/data/imdb/aclImdb_labeled.tar.gz
 RUNS ?= runs
 
-.PHONY: install test lint format fit demo clean
+.PHONY: install test lint format fit demo bench clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ demo: install
 	printf 'A moving, beautifully acted film.\nDull, predictable and far too long.\n' | \
 		$(BIN)/imdb predict --ckpt_path $(RUNS)/demo/lightning_logs/demo/checkpoints/best.ckpt \
 		--data.predict_file - --trainer.default_root_dir $(RUNS)/demo
+
+# imdb-cli against the Hugging Face Trainer and pipeline (README, Results): about 35 minutes on 2 cores.
+bench: install
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
 
 clean:
 	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache

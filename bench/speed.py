@@ -5,11 +5,12 @@
 Every figure is a whole process, started as a user starts it, from the same reviews of the archive:
 - fit (MiniLM-L6, 1 epoch, batch 16, 512 tokens): imdb-cli with its defaults (token cache cold, then
   warm), the Hugging Face Trainer at its best (group_by_length, bf16), and the seed recipe (random
-  batches, fp32, head truncation, dynamic padding), with the share of padding tokens in their batches;
+  batches, fp32, head truncation, the pretrained attention dropout, dynamic padding), with the share
+  of padding tokens in their batches;
 - predict (1000 test reviews, 512 tokens): `imdb predict` against `transformers.pipeline`;
 - accuracy after 1 epoch on 2000 train / 2000 test reviews, with and without the new defaults
   (at 256 tokens by default: at 512 the fp32 seed recipe alone takes over half an hour on 2 cores).
-Results are printed and written as JSON (--out). Needs `pip install accelerate` for the Trainer.
+Results are printed and written as JSON (--out). `make bench` installs `accelerate` for the Trainer.
 """
 
 from __future__ import annotations
