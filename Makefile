@@ -34,7 +34,7 @@ format: install
 fit: install
 	$(BIN)/imdb fit --config configs/distilbert.yaml --trainer.default_root_dir $(RUNS)
 
-# About five minutes on a 2-core CPU: the offline encoder on 1000 real reviews, then test and predict.
+# About two minutes on a 2-core CPU: the offline encoder on 1000 real reviews, then test and predict.
 demo: install
 	$(BIN)/imdb fit --config configs/minilm.yaml --data.source $(ARCHIVE) --data.max_train_samples 1000 \
 		--data.max_val_samples 250 --data.max_length 256 --trainer.default_root_dir $(RUNS)/demo \
