@@ -151,12 +151,29 @@ class IMDBDataModule(pl.LightningDataModule):
     def _tokenize(self, split: str) -> None:
         if split in self.datasets:
             return
+
+        def build() -> tuple[list[list[int]], list[str]]:
+            data = self.labeled_texts(split)
+            return self.encode.batched(data.texts, desc=f"tokenizing {split}"), data.labels
+
+        if self.hparams.cache_tokens:
+            cache = TokenCache(self._cache_dir / "tokens")
+            input_ids, labels = cache.load_or_build(self._cache_key(split), build)
+        else:
+            input_ids, labels = build()
+        ids = {name: i for i, name in enumerate(self.label_names)}
+        unknown = sorted(set(labels) - ids.keys())
+        if unknown:
+            raise UserError(f"{split} data has label {unknown[0]!r}, not one of the model's: {', '.join(ids)}")
+        self.datasets[split] = TokenizedDataset(input_ids, [ids[label] for label in labels])
+
+    def _cache_key(self, split: str) -> dict:
+        """Everything that could change the token ids of ``split``."""
         hp = self.hparams
-        limit = hp[f"max_{split}_samples"]
-        key = {
+        return {
             "format": 1,
             "split": split,
-            "limit": limit,
+            "limit": hp[f"max_{split}_samples"],
             "seed": hp.seed,
             "val_fraction": None if hp.val_file else hp.val_fraction,
             "sources": self._fingerprints(split),
@@ -164,18 +181,6 @@ class IMDBDataModule(pl.LightningDataModule):
             "tokenizer": tokenizer_fingerprint(self.encode.tokenizer),
             "truncation": [hp.max_length, hp.truncation, hp.head_tokens if hp.truncation == "head_tail" else None],
         }
-
-        def build() -> tuple[list[list[int]], list[str]]:
-            data = self.labeled_texts(split)
-            return self.encode.batched(data.texts, desc=f"tokenizing {split}"), data.labels
-
-        cache = TokenCache(self._cache_dir / "tokens") if hp.cache_tokens else None
-        input_ids, labels = cache.load_or_build(key, build) if cache else build()
-        ids = {name: i for i, name in enumerate(self.label_names)}
-        unknown = sorted(set(labels) - ids.keys())
-        if unknown:
-            raise UserError(f"{split} data has label {unknown[0]!r}, not one of the model's: {', '.join(ids)}")
-        self.datasets[split] = TokenizedDataset(input_ids, [ids[label] for label in labels])
 
     def _fingerprints(self, split: str) -> list[str]:
         """Content hashes of the files a split is read from."""
