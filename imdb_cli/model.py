@@ -92,12 +92,12 @@ class SentimentClassifier(pl.LightningModule):
         hp = self.hparams
         self.encoder = encoders.load_encoder(hp.encoder, not restoring, hp.attention_dropout).train()
         self._check_max_length()
-        if self.hparams.compile:
+        if hp.compile:
             self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
         width = self.encoder.config.hidden_size
-        hidden = self.hparams.head_hidden or width
+        hidden = hp.head_hidden or width
         self.head = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(self.hparams.dropout), nn.Linear(hidden, self.num_labels)
+            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(hp.dropout), nn.Linear(hidden, self.num_labels)
         )
 
     def _check_max_length(self) -> None:
