@@ -32,16 +32,24 @@ class LineDataset(IterableDataset):
     Within each chunk of ``chunk_size`` texts, samples come longest first, so that batches hold
     texts of similar length; ``index`` (the text's position in the input) lets the writer restore
     the input order. Memory holds one chunk, however long the input.
+
+    With ``num_replicas`` processes, rank ``r`` takes the texts whose index is ``r`` modulo
+    ``num_replicas``: the ranks share the work evenly and their outputs interleave back into
+    input order.
     """
 
-    def __init__(self, lines, encode, chunk_size: int = 1024) -> None:
+    def __init__(self, lines, encode, chunk_size: int = 1024, num_replicas: int = 1, rank: int = 0) -> None:
         self.lines = lines
         self.encode = encode
         self.chunk_size = chunk_size
+        self.num_replicas = num_replicas
+        self.rank = rank
 
     def __iter__(self) -> Iterator[dict]:
         chunk: list[tuple[int, int, str]] = []
         for index, (line, text) in enumerate(self.lines()):
+            if index % self.num_replicas != self.rank:
+                continue
             chunk.append((index, line, text))
             if len(chunk) == self.chunk_size:
                 yield from self._encode(chunk)
@@ -60,13 +68,23 @@ class LineDataset(IterableDataset):
 
 
 class PadCollate:
-    """Stack samples into tensors, padding to the longest sequence of this batch, not a global length."""
+    """Stack samples into tensors, padding to the longest sequence of this batch, not a global length.
 
-    def __init__(self, pad_token_id: int) -> None:
+    The width is rounded up to a multiple of ``multiple_of``, but not past ``max_width`` (the
+    encoder's limit): a GPU pays a one-time cost for every new tensor shape, so a few widths run
+    faster than every width from 1 to the maximum length.
+    """
+
+    def __init__(self, pad_token_id: int, multiple_of: int = 1, max_width: int | None = None) -> None:
         self.pad_token_id = pad_token_id
+        self.multiple_of = multiple_of
+        self.max_width = max_width
 
     def __call__(self, samples: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(s["input_ids"]) for s in samples)
+        longest = max(len(s["input_ids"]) for s in samples)
+        width = -(-longest // self.multiple_of) * self.multiple_of
+        if self.max_width is not None:
+            width = max(longest, min(width, self.max_width))
         input_ids = torch.full((len(samples), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
         for row, sample in enumerate(samples):

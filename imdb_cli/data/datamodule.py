@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import sys
 from functools import cache, partial
 from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
 from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
+from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
 from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
@@ -18,6 +20,9 @@ from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, 
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
+
+SPLITS_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}
+"""The labelled splits each Lightning stage reads."""
 
 
 class IMDBDataModule(pl.LightningDataModule):
@@ -47,6 +52,9 @@ class IMDBDataModule(pl.LightningDataModule):
             (the first ``head_tokens`` and the last ones, best on IMDB in Sun et al. 2019).
         head_tokens: with ``head_tail``, how many leading tokens to keep; the rest come from the end.
         batch_size: texts per batch, for training and evaluation alike.
+        pad_to_multiple_of: round each batch's padded length up to a multiple of this. A GPU pays a
+            one-time cost for every new tensor shape: on an H100, DistilBERT's first pass over
+            length-sorted batches ran 2.0x faster (training 2.0x) at 8 than at 1 (README, GPU).
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
             prediction batches are always sorted by length; results keep the input order.
@@ -56,6 +64,8 @@ class IMDBDataModule(pl.LightningDataModule):
         max_test_samples: seeded random subset of the test split.
         seed: seed of the train/validation split and of the subsets, apart from the training seed.
         num_workers: DataLoader worker processes.
+        pin_memory: copy batches into page-locked memory, for faster, asynchronous copies to a
+            GPU; ``null`` pins exactly when the trainer runs on a CUDA GPU.
         cache_dir: where downloads and tokenized data are kept.
         cache_tokens: keep token ids on disk, so that a rerun on the same data skips tokenization.
         sha256: expected SHA-256 of a downloaded archive; the official aclImdb URL's is built in.
@@ -77,6 +87,7 @@ class IMDBDataModule(pl.LightningDataModule):
         truncation: Truncation = "head_tail",
         head_tokens: NonNegativeInt = 128,
         batch_size: PositiveInt = 16,
+        pad_to_multiple_of: PositiveInt = 8,
         batching: Literal["grouped", "random"] = "grouped",
         val_fraction: OpenUnitInterval = 0.25,
         max_train_samples: PositiveInt | None = None,
@@ -84,6 +95,7 @@ class IMDBDataModule(pl.LightningDataModule):
         max_test_samples: PositiveInt | None = None,
         seed: int = 42,
         num_workers: NonNegativeInt = 0,
+        pin_memory: bool | None = None,
         cache_dir: str = "~/.cache/imdb-cli",
         cache_tokens: bool = True,
         sha256: str | None = None,
@@ -114,31 +126,51 @@ class IMDBDataModule(pl.LightningDataModule):
         return self._label_names
 
     def prepare_data(self) -> None:
-        """Download the archive when ``source`` is a URL; predicting needs no labelled data."""
-        predicting = self.trainer is not None and self.trainer.state.fn == "predict"
-        if not self.uses_tables and not predicting and is_url(self.hparams.source):
+        """Download the archive when ``source`` is a URL, and fill the token cache.
+
+        Lightning calls this in one process per machine before any ``setup``: with several
+        processes (DDP), the data is downloaded and tokenized once, and every rank's ``setup``
+        then loads the cached token ids.
+        """
+        stage = self.trainer.state.fn if self.trainer is not None else None
+        if stage == "predict":
+            return
+        if not self.uses_tables and is_url(self.hparams.source):
             download(self.hparams.source, self._cache_dir, self.hparams.sha256)
+        if self.hparams.cache_tokens and stage is not None:
+            for split in SPLITS_OF_STAGE[stage]:
+                self._tokenize(split)
 
     def setup(self, stage: str) -> None:
-        """Read, split, subsample and tokenize what ``stage`` needs."""
+        """Read, split, subsample and tokenize what ``stage`` needs (from the cache when there is one)."""
+        for split in SPLITS_OF_STAGE[stage]:
+            self._tokenize(split)
+        if stage != "predict":
+            return
+        path = self.hparams.predict_file
+        if not path:
+            raise UserError("nothing to predict: pass --data.predict_file FILE (or - for stdin)")
+        if path != "-" and not Path(path).is_file():
+            problem = "is a directory" if Path(path).is_dir() else "does not exist"
+            raise UserError(f"predict file {path} {problem}")
+        world, rank = self._ranks()
+        if path == "-" and world > 1:
+            raise UserError(f"--data.predict_file - (stdin) needs one process, not {world}: pass a file")
+        lines = partial(read_lines, path, self.hparams.invalid_utf8)
+        self.datasets["predict"] = LineDataset(lines, self._encoder(), num_replicas=world, rank=rank)
+
+    def _encoder(self) -> Encoder:
+        """The tokenizer with this run's truncation, loaded on first use."""
         if self.encode is None:
             tokenizer = load_tokenizer(self.hparams.tokenizer)
             hp = self.hparams
             self.encode = Encoder(tokenizer, hp.max_length, hp.truncation, hp.head_tokens)
-            self.collate = PadCollate(tokenizer.pad_token_id)
-        if stage in ("fit", "validate"):
-            self._tokenize("train")
-            self._tokenize("val")
-        elif stage == "test":
-            self._tokenize("test")
-        elif stage == "predict":
-            if not self.hparams.predict_file:
-                raise UserError("nothing to predict: pass --data.predict_file FILE (or - for stdin)")
-            path = self.hparams.predict_file
-            if path != "-" and not Path(path).is_file():
-                problem = "is a directory" if Path(path).is_dir() else "does not exist"
-                raise UserError(f"predict file {path} {problem}")
-            self.datasets["predict"] = LineDataset(partial(read_lines, path, self.hparams.invalid_utf8), self.encode)
+        return self.encode
+
+    def _ranks(self) -> tuple[int, int]:
+        """(number of processes, this process's rank) of the run; (1, 0) outside a trainer."""
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
     def labeled_texts(self, split: str) -> LabeledTexts:
         """The texts and labels of ``split`` (train, val or test) after the split and the subset."""
@@ -151,10 +183,13 @@ class IMDBDataModule(pl.LightningDataModule):
     def _tokenize(self, split: str) -> None:
         if split in self.datasets:
             return
+        self._encoder()  # a wrong encoder name fails here, before any data is read
 
         def build() -> tuple[list[list[int]], list[str]]:
             data = self.labeled_texts(split)
-            return self.encode.batched(data.texts, desc=f"tokenizing {split}"), data.labels
+            input_ids = self._encoder().batched(data.texts, desc=f"tokenizing {split}")
+            print(f"imdb: tokenized {len(input_ids)} {split} texts", file=sys.stderr)
+            return input_ids, data.labels
 
         if self.hparams.cache_tokens:
             cache = TokenCache(self._cache_dir / "tokens")
@@ -178,7 +213,7 @@ class IMDBDataModule(pl.LightningDataModule):
             "val_fraction": None if hp.val_file else hp.val_fraction,
             "sources": self._fingerprints(split),
             "columns": [hp.text_column, hp.label_column] if self.uses_tables else None,
-            "tokenizer": tokenizer_fingerprint(self.encode.tokenizer),
+            "tokenizer": tokenizer_fingerprint(self._encoder().tokenizer),
             "truncation": [hp.max_length, hp.truncation, hp.head_tokens if hp.truncation == "head_tail" else None],
         }
 
@@ -233,10 +268,14 @@ class IMDBDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str) -> DataLoader:
         dataset = self.datasets[split]
+        hp = self.hparams
+        collate = PadCollate(self._encoder().tokenizer.pad_token_id, hp.pad_to_multiple_of, hp.max_length)
+        pin = self.hparams.pin_memory
+        if pin is None:
+            pin = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         if split == "predict":
-            return DataLoader(dataset, batch_size=self.hparams.batch_size, collate_fn=self.collate)
-        trainer = self.trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+            return DataLoader(dataset, batch_size=self.hparams.batch_size, collate_fn=collate, pin_memory=pin)
+        world, rank = self._ranks()
         sampler = LengthBatchSampler(
             [len(ids) for ids in dataset.input_ids],
             self.hparams.batch_size,
@@ -247,7 +286,12 @@ class IMDBDataModule(pl.LightningDataModule):
         )
         workers = self.hparams.num_workers
         return DataLoader(
-            dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=workers, persistent_workers=workers > 0
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=pin,
         )
 
     def train_dataloader(self) -> DataLoader:

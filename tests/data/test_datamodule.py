@@ -36,13 +36,14 @@ def test_subsets_are_seeded_and_sized(tiny_encoder, imdb_dir):
     assert same.datasets["train"].input_ids == dm.datasets["train"].input_ids
 
 
-def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir):
-    dm = make(tiny_encoder, source=str(imdb_dir), max_length=64)
+@pytest.mark.parametrize("multiple", [1, 8])
+def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir, multiple):
+    dm = make(tiny_encoder, source=str(imdb_dir), max_length=20, pad_to_multiple_of=multiple)
     dm.setup("fit")
     lengths = [int(b["attention_mask"].sum(1).max()) for b in dm.val_dataloader()]
     widths = [b["input_ids"].shape[1] for b in dm.val_dataloader()]
-    assert widths == lengths
-    assert max(widths) <= 64
+    assert widths == [min(-(-n // multiple) * multiple, 20) for n in lengths]
+    assert 20 in lengths  # some reviews are cut to max_length, which is no multiple of 8
 
 
 def test_tables_take_label_names_from_the_data(tiny_encoder, table_files):
