@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import BasePredictionWriter, ProgressBar
+import torch
+from pytorch_lightning.callbacks import BasePredictionWriter
 
 from imdb_cli.errors import UserError
 
@@ -23,6 +27,11 @@ class PredictionWriter(BasePredictionWriter):
     gives CSV, any other path JSON Lines, and no path standard output. A file is written beside
     its destination and moved into place only when complete, so an existing file survives a
     failed run.
+
+    With several processes (DDP), each rank predicts every ``world_size``-th input
+    (:class:`~imdb_cli.data.batching.LineDataset`) into a part file beside the output; rank 0
+    then interleaves the parts into the one output, in input order. Every rank must see the
+    output's directory (one machine, or a shared filesystem).
     """
 
     def __init__(self, output: str | None = None) -> None:
@@ -35,32 +44,63 @@ class PredictionWriter(BasePredictionWriter):
         return self.output is not None and self.output.lower().endswith(".csv")
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.world, self.rank = trainer.world_size, trainer.global_rank
         self.count = 0
+        self.next_index = self.rank
         self.pending: dict[int, tuple[int, list[float]]] = {}
         self.label_names = pl_module.label_names
+        self._tmp = self._parts = None
+        directory = self._output_directory()
+        if self.world == 1:
+            self._open_output()
+            return
+        parts = None
+        if self.rank == 0:
+            directory = directory or Path(trainer.default_root_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            parts = tempfile.mkdtemp(prefix=".imdb-predict-", dir=directory)
+        self._parts = Path(trainer.strategy.broadcast(parts, src=0))
+        self.stream = open(self._parts / f"{self.rank}.jsonl", "w", encoding="utf-8")  # noqa: SIM115 (closed at the end)
+
+    def _output_directory(self) -> Path | None:
         if self.output is None:
-            self._tmp, self.stream = None, sys.stdout
+            return None
+        dest = Path(self.output)
+        if dest.is_dir():
+            raise UserError(f"--output {self.output} is a directory")
+        if not dest.parent.is_dir():
+            raise UserError(f"--output {self.output}: directory {dest.parent} does not exist")
+        return dest.parent
+
+    def _open_output(self) -> None:
+        if self.output is None:
+            self.out = sys.stdout
         else:
             dest = Path(self.output)
-            if dest.is_dir():
-                raise UserError(f"--output {self.output} is a directory")
-            if not dest.parent.is_dir():
-                raise UserError(f"--output {self.output}: directory {dest.parent} does not exist")
             fd, self._tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-            self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            self.out = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.is_csv:
-            self.csv = csv.writer(self.stream)
+            self.csv = csv.writer(self.out)
             self.csv.writerow(["line", "label", "score", *(f"prob_{name}" for name in self.label_names)])
+        if self.world == 1:
+            self.stream = self.out
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         """Hold records that arrive early (batches are sorted by length) until their turn comes."""
         rows = zip(prediction["index"].tolist(), prediction["line"].tolist(), prediction["probs"].tolist(), strict=True)
         for index, line, probs in rows:
             self.pending[index] = (line, probs)
-        while self.count in self.pending:
-            self.write(*self.pending.pop(self.count))
+        while self.next_index in self.pending:
+            line, probs = self.pending.pop(self.next_index)
+            if self.world == 1:
+                self.write(line, probs)
+            else:
+                self.stream.write(json.dumps([line, probs]) + "\n")
+            self.count += 1
+            self.next_index += self.world
 
     def write(self, line: int, probs: list[float]) -> None:
+        """One record to the output."""
         best = max(range(len(probs)), key=probs.__getitem__)
         label, score = self.label_names[best], round(probs[best], 6)
         if self.is_csv:
@@ -68,64 +108,52 @@ class PredictionWriter(BasePredictionWriter):
         else:
             record = {"line": line, "label": label, "score": score}
             record["probs"] = {name: round(p, 6) for name, p in zip(self.label_names, probs, strict=True)}
-            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.count += 1
+            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.pending:
             raise RuntimeError(f"predictions for inputs {sorted(self.pending)[:5]}... never became writable")
         self.stream.flush()
-        if self.count == 0:
+        total = self.count
+        if self.world > 1:
+            self.stream.close()
+            count = torch.tensor(self.count, device=pl_module.device)
+            total = int(trainer.strategy.reduce(count, reduce_op="sum"))  # every part is complete after this
+        if total == 0:
             self._discard()
             raise UserError("the predict file has no non-blank lines: nothing to predict")
-        if self._tmp is None:
-            return
-        self.stream.close()
-        os.replace(self._tmp, self.output)
-        self._tmp = None
+        if self.world > 1:
+            if self.rank != 0:
+                return
+            self._open_output()
+            self._merge_parts()
+        self.out.flush()
+        if self._tmp is not None:
+            self.out.close()
+            os.replace(self._tmp, self.output)
+            self._tmp = None
+
+    def _merge_parts(self) -> None:
+        """Interleave the ranks' parts: rank ``r`` holds inputs ``r``, ``r + world``, ..., in order."""
+        with contextlib.ExitStack() as stack:
+            files = [self._parts / f"{rank}.jsonl" for rank in range(self.world)]
+            parts = [stack.enter_context(open(file, encoding="utf-8")) for file in files]
+            for records in itertools.zip_longest(*parts):
+                for record in itertools.takewhile(lambda r: r is not None, records):
+                    self.write(*json.loads(record))
+        shutil.rmtree(self._parts, ignore_errors=True)
+        self._parts = None
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self._discard()
 
     def _discard(self) -> None:
         if getattr(self, "_tmp", None):
-            self.stream.close()
+            self.out.close()
             Path(self._tmp).unlink(missing_ok=True)
             self._tmp = None
-
-
-class Trainer(pl.Trainer):
-    """Lightning's Trainer whose ``predict`` writes records to a file instead of returning them."""
-
-    def predict(
-        self,
-        model: pl.LightningModule | None = None,
-        dataloaders=None,
-        datamodule: pl.LightningDataModule | None = None,
-        return_predictions: bool | None = None,
-        ckpt_path: str | None = None,
-        weights_only: bool | None = None,
-        output: str | None = None,
-    ):
-        """Predict ``data.predict_file`` and write one record per non-blank input line, in input order.
-
-        Args:
-            model: the model (given by the CLI).
-            dataloaders: unused by the CLI; the datamodule provides the data.
-            datamodule: the datamodule (given by the CLI).
-            return_predictions: also keep every prediction in memory and return it (off by default).
-            ckpt_path: checkpoint to predict with; its settings are the defaults of this run.
-            weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
-            output: file for the predictions: JSON Lines, or CSV when it ends in ``.csv``;
-                standard output when not given.
-        """
-        writer = PredictionWriter(output)
-        self.callbacks.append(writer)
-        if output is None:  # records go to stdout: keep progress bars out of it
-            self.callbacks = [cb for cb in self.callbacks if not isinstance(cb, ProgressBar)]
-        try:
-            return super().predict(
-                model, dataloaders, datamodule, bool(return_predictions), ckpt_path, weights_only=weights_only
-            )
-        finally:
-            self.callbacks.remove(writer)
+        if getattr(self, "_parts", None) is not None:
+            self.stream.close()
+            if self.rank == 0:
+                shutil.rmtree(self._parts, ignore_errors=True)
+            self._parts = None

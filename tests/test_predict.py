@@ -8,17 +8,18 @@ from imdb_cli.errors import UserError
 from imdb_cli.predict import PredictionWriter
 
 MODULE = SimpleNamespace(label_names=["negative", "positive"])
+ONE = SimpleNamespace(world_size=1, global_rank=0)  # a single-process trainer
 
 
 def run(writer, *batches):
-    writer.on_predict_start(None, MODULE)
+    writer.on_predict_start(ONE, MODULE)
     start = 0
     for lines, probs in batches:
         index = torch.arange(start, start + len(lines))
         start += len(lines)
         prediction = {"index": index, "line": torch.tensor(lines), "probs": torch.tensor(probs)}
-        writer.write_on_batch_end(None, MODULE, prediction, None, None, 0)
-    writer.on_predict_end(None, MODULE)
+        writer.write_on_batch_end(ONE, MODULE, prediction, None, None, 0)
+    writer.on_predict_end(ONE, MODULE)
 
 
 def test_jsonl_records(tmp_path):
@@ -54,9 +55,9 @@ def test_a_failed_run_keeps_the_old_file(tmp_path):
     out = tmp_path / "p.jsonl"
     out.write_text("previous results\n")
     writer = PredictionWriter(str(out))
-    writer.on_predict_start(None, MODULE)
+    writer.on_predict_start(ONE, MODULE)
     writer.write(1, [0.1, 0.9])
-    writer.on_exception(None, MODULE, RuntimeError("boom"))
+    writer.on_exception(ONE, MODULE, RuntimeError("boom"))
     assert out.read_text() == "previous results\n"
     assert list(tmp_path.iterdir()) == [out]
 
@@ -64,9 +65,9 @@ def test_a_failed_run_keeps_the_old_file(tmp_path):
 def test_records_sorted_by_length_come_out_in_input_order(tmp_path):
     out = tmp_path / "p.jsonl"
     writer = PredictionWriter(str(out))
-    writer.on_predict_start(None, MODULE)
+    writer.on_predict_start(ONE, MODULE)
     for indices, lines in (([2, 0], [5, 1]), ([3], [6]), ([1], [2])):
         prediction = {"index": torch.tensor(indices), "line": torch.tensor(lines), "probs": torch.rand(len(lines), 2)}
-        writer.write_on_batch_end(None, MODULE, prediction, None, None, 0)
-    writer.on_predict_end(None, MODULE)
+        writer.write_on_batch_end(ONE, MODULE, prediction, None, None, 0)
+    writer.on_predict_end(ONE, MODULE)
     assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2, 5, 6]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import CONFIGS, imdb
+from tests.commands import CONFIGS, imdb
 
 DEFAULT_ARCHIVE = Path(__file__).parents[2] / "shared" / "data" / "imdb" / "aclImdb_labeled.tar.gz"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tests.test_cli import IMDB
+from tests.commands import IMDB
 
 ROOT = Path(__file__).parent.parent
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from imdb_cli.cli import main
-from tests.test_cli import CONFIGS, imdb
+from tests.commands import CONFIGS, imdb
 
 
 class CreatesAFile:

@@ -1,5 +1,7 @@
 import math
 import random
+from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from hypothesis import HealthCheck, assume, given, settings
@@ -127,15 +129,38 @@ def test_skip_next_leaves_out_the_trained_batches_once():
 
 
 @settings(max_examples=200, deadline=None)
-@given(lengths=st.lists(st.integers(1, 50), min_size=1, max_size=20), pad=st.integers(0, 5))
-def test_collate_keeps_every_token_and_masks_only_padding(lengths, pad):
+@given(
+    lengths=st.lists(st.integers(1, 50), min_size=1, max_size=20), pad=st.integers(0, 5), multiple=st.integers(1, 16)
+)
+def test_collate_keeps_every_token_and_masks_only_padding(lengths, pad, multiple):
     samples = [{"input_ids": list(range(100, 100 + n)), "labels": i % 2} for i, n in enumerate(lengths)]
-    batch = PadCollate(pad_token_id=pad)(samples)
-    assert batch["input_ids"].shape == (len(lengths), max(lengths))
+    batch = PadCollate(pad_token_id=pad, multiple_of=multiple, max_width=50)(samples)
+    width = batch["input_ids"].shape[1]
+    assert batch["input_ids"].shape[0] == len(lengths)
+    assert max(lengths) <= width < max(lengths) + multiple
+    assert width % multiple == 0 or width == 50  # rounded up, but never past the encoder's limit
     assert batch["attention_mask"].sum(1).tolist() == lengths
     for row, n in enumerate(lengths):
         assert batch["input_ids"][row, :n].tolist() == samples[row]["input_ids"]
         assert (batch["input_ids"][row, n:] == pad).all()
+
+
+class FakeRanks:
+    """Several ranks' trainers in one process: rank 0 broadcasts, and a sum is known in advance."""
+
+    def __init__(self, world: int, total: int, root: Path) -> None:
+        self.world, self.total, self.shared = world, total, None
+        self.trainers = [
+            SimpleNamespace(world_size=world, global_rank=rank, default_root_dir=str(root), strategy=self)
+            for rank in range(world)
+        ]
+
+    def broadcast(self, obj, src: int = 0):
+        self.shared = obj if obj is not None else self.shared
+        return self.shared
+
+    def reduce(self, tensor, reduce_op: str):
+        return torch.tensor(self.total)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -143,11 +168,12 @@ def test_collate_keeps_every_token_and_masks_only_padding(lengths, pad):
     lines=st.lists(st.tuples(st.booleans(), st.integers(1, 30)), min_size=1, max_size=60),
     chunk=st.integers(1, 16),
     batch_size=st.integers(1, 8),
+    world=st.integers(1, 3),
 )
-def test_sorted_prediction_comes_back_in_input_order(tmp_path_factory, lines, chunk, batch_size):
-    """Any mix of blank and non-blank lines, chunked, sorted by length, batched, then written."""
+def test_sorted_prediction_comes_back_in_input_order(tmp_path_factory, lines, chunk, batch_size, world):
+    """Any mix of blank and non-blank lines, chunked, sorted by length, batched, split over 1-3
+    ranks, then written: one output, in input order."""
     import json
-    from types import SimpleNamespace
 
     from torch.utils.data import DataLoader
 
@@ -158,15 +184,19 @@ def test_sorted_prediction_comes_back_in_input_order(tmp_path_factory, lines, ch
     path.write_text("".join(("x" * n if keep else "  ") + "\n" for keep, n in lines))
     expected = [number for number, (keep, _) in enumerate(lines, start=1) if keep]
     assume(expected)
-    data = LineDataset(lambda: read_lines(str(path)), lambda texts: [[7] * len(t) for t in texts], chunk)
-    module = SimpleNamespace(label_names=["a", "b"])
-    writer = PredictionWriter(str(path.with_suffix(".jsonl")))
-    writer.on_predict_start(None, module)
-    for batch in DataLoader(data, batch_size=batch_size, collate_fn=PadCollate(0)):
-        probs = torch.full((len(batch["line"]), 2), 0.5)
-        writer.write_on_batch_end(
-            None, module, {"index": batch["index"], "line": batch["line"], "probs": probs}, None, None, 0
-        )
-    writer.on_predict_end(None, module)
+    ranks = FakeRanks(world, len(expected), path.parent)
+    module = SimpleNamespace(label_names=["a", "b"], device="cpu")
+    writers = [PredictionWriter(str(path.with_suffix(".jsonl"))) for _ in range(world)]
+    for rank, writer in enumerate(writers):
+        writer.on_predict_start(ranks.trainers[rank], module)
+        encode = lambda texts: [[7] * len(t) for t in texts]  # noqa: E731
+        data = LineDataset(lambda: read_lines(str(path)), encode, chunk, num_replicas=world, rank=rank)
+        for batch in DataLoader(data, batch_size=batch_size, collate_fn=PadCollate(0)):
+            probs = torch.full((len(batch["line"]), 2), 0.5)
+            prediction = {"index": batch["index"], "line": batch["line"], "probs": probs}
+            writer.write_on_batch_end(ranks.trainers[rank], module, prediction, None, None, 0)
+    for rank in reversed(range(world)):  # rank 0 last: it merges once every part is complete
+        writers[rank].on_predict_end(ranks.trainers[rank], module)
     written = [json.loads(line)["line"] for line in path.with_suffix(".jsonl").read_text().splitlines()]
     assert written == expected
+    assert not list(path.parent.glob(".imdb-predict-*"))

@@ -1,0 +1,21 @@
+"""Running the `imdb` command as a user does: a subprocess, offline, output captured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+IMDB = str(Path(sys.executable).with_name("imdb"))
+
+
+def imdb(*args: str, cwd: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(
+        [IMDB, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=300
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
