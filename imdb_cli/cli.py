@@ -1,7 +1,9 @@
 """The ``imdb`` command: LightningCLI wiring of the model, the data and the trainer.
 
-Subcommands are LightningCLI's own (fit, validate, test, predict); ``predict`` gains ``--output``
-from the signature of :meth:`imdb_cli.predict.Trainer.predict`.
+Subcommands are LightningCLI's own (fit, validate, test, predict) and ``export``; each one's
+options beyond the model, data and trainer come from the signature of the method of the same
+name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report_dir``, ``export
+--output_dir``).
 """
 
 from __future__ import annotations
@@ -15,19 +17,26 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from imdb_cli.data.datamodule import IMDBDataModule
 from imdb_cli.errors import UserError
+from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
-from imdb_cli.predict import Trainer
+from imdb_cli.trainer import Trainer
 
 # Keys a checkpoint must not set: link targets (set from their sources) and LightningCLI's bookkeeping.
 _NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer"}
 
 
 class IMDBCLI(LightningCLI):
-    """LightningCLI whose ``--ckpt_path`` also brings the checkpoint's model and data settings.
+    """LightningCLI whose ``--ckpt_path`` also brings the checkpoint's model and data settings,
+    and ``--model_dir`` those of a directory written by ``imdb export``.
 
     Those settings become defaults: a config file or a command-line value still wins, so
     ``imdb test --ckpt_path CKPT`` needs no config, and ``--data.source`` can point elsewhere.
     """
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """LightningCLI's subcommands and ``export``, with the arguments the CLI fills in itself."""
+        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # IMDBDataModule gives each rank its own length-grouped batches; Lightning must not re-shard them.
@@ -46,8 +55,16 @@ class IMDBCLI(LightningCLI):
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
         # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
-        for subparser in getattr(self, "_subcommand_parsers", {}).values():
+        for name, subparser in getattr(self, "_subcommand_parsers", {}).items():
             subparser.set_defaults(weights_only=True)
+            if name != "export":
+                subparser.add_argument(
+                    "--model_dir",
+                    type=str | None,
+                    default=None,
+                    help="A directory written by `imdb export`: its encoder, head, tokenizer, label names "
+                    "and truncation, in place of --ckpt_path",
+                )
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
@@ -55,8 +72,12 @@ class IMDBCLI(LightningCLI):
         self.config = parser.parse_args([a for a in argv if not a.startswith("--print_config")])
         subcommand = self.config.get("subcommand")
         ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
-        if ckpt_path:
-            self._subcommand_parsers[subcommand].set_defaults(checkpoint_defaults(ckpt_path))
+        model_dir = subcommand and self.config[subcommand].get("model_dir")
+        if ckpt_path and model_dir:
+            raise UserError("pass --ckpt_path or --model_dir, not both")
+        if ckpt_path or model_dir:
+            defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
+            self._subcommand_parsers[subcommand].set_defaults(defaults)
             self.config = parser.parse_args(argv)
         elif any(a.startswith("--print_config") for a in argv):
             parser.parse_args(argv)

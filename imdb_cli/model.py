@@ -10,11 +10,12 @@ import torch
 from jsonargparse.typing import ClosedUnitInterval, PositiveInt
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from imdb_cli import encoders
 from imdb_cli.errors import UserError
+from imdb_cli.export import load_head
 
 
 class EncoderOutputs(NamedTuple):
@@ -36,6 +37,7 @@ class SentimentClassifier(pl.LightningModule):
 
     Args:
         encoder: Hugging Face Hub id, local directory, or ``pkg://PACKAGE/DIR`` of a packaged model.
+            A directory written by ``imdb export`` brings its trained head along.
         label_names: class names in label-id order; linked from the data, not set on its own.
         head_hidden: width of the head's hidden layer; by default the encoder's width.
         dropout: dropout probability between the head's two layers.
@@ -80,18 +82,32 @@ class SentimentClassifier(pl.LightningModule):
         )
         self.val_metrics = metrics.clone(prefix="val_")
         self.test_metrics = metrics.clone(prefix="test_")
+        # Weighted sums synced over ranks. Lightning's own mean of a logged tensor averages the
+        # batch-size count in integer arithmetic under DDP (61 samples on 2 ranks count as 60):
+        # Lightning-AI/pytorch-lightning#21859.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
 
     def configure_model(self) -> None:
-        if self.encoder is not None:
-            return
-        restoring = self._trainer is not None and self.trainer.ckpt_path is not None
+        """Build the encoder and head once, in the strategy's context (Lightning calls this)."""
+        if self.encoder is None:
+            restoring = self._trainer is not None and self.trainer.ckpt_path is not None
+            self.build(pretrained=not restoring)
+
+    def build(self, pretrained: bool = True) -> None:
+        """The encoder and head: with the encoder's weights (and an exported head's) when
+        ``pretrained``, or only the architecture when a checkpoint's weights will replace them."""
         hp = self.hparams
-        self.encoder = encoders.load_encoder(hp.encoder, not restoring, hp.attention_dropout).train()
+        self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout).train()
         self._check_max_length()
+        # The head reads the [CLS] hidden state, never the pooler: frozen, DDP expects no gradient for it.
+        pooler = getattr(self.encoder, "pooler", None)
+        if pooler is not None:
+            pooler.requires_grad_(False)
         if hp.compile:
             self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
         width = self.encoder.config.hidden_size
@@ -99,6 +115,15 @@ class SentimentClassifier(pl.LightningModule):
         self.head = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(hp.dropout), nn.Linear(hidden, self.num_labels)
         )
+        exported = load_head(encoders.resolve(hp.encoder)) if pretrained else None
+        if exported is not None:
+            try:
+                self.head.load_state_dict(exported)
+            except RuntimeError:
+                raise UserError(
+                    f"the head exported in {hp.encoder} does not fit {self.num_labels} labels "
+                    f"({', '.join(self.label_names)}) and width {hidden}: use --model_dir {hp.encoder}"
+                ) from None
 
     def _check_max_length(self) -> None:
         """Texts longer than the encoder's position table would fail deep inside it: say so first."""
@@ -127,17 +152,22 @@ class SentimentClassifier(pl.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 
-    def _evaluate(self, batch: dict, metrics: MetricCollection, prefix: str) -> None:
+    def _evaluate(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         loss, logits = self._loss_and_logits(batch)
-        metrics.update(logits.float().softmax(-1), batch["labels"])
-        self.log(f"{prefix}_loss", loss, prog_bar=True, batch_size=len(batch["labels"]), sync_dist=True)
+        probs = logits.float().softmax(-1)
+        metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
+        metrics.update(probs, batch["labels"])
+        mean_loss.update(loss, weight=len(batch["labels"]))
+        self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log_dict(metrics, prog_bar=True)
+        return {"probs": probs, "labels": batch["labels"]}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val")
+        self._evaluate(batch, "val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, self.test_metrics, "test")
+    def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
+        """Also returns the batch's probabilities and labels, for callbacks such as the test report."""
+        return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])

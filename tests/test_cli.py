@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-CONFIGS = Path(__file__).parent.parent / "configs"
-IMDB = str(Path(sys.executable).with_name("imdb"))
-
-
-def imdb(*args: str, cwd: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(
-        [IMDB, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=300
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+from tests.commands import CONFIGS, imdb
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +62,11 @@ def test_test_and_validate_need_only_the_checkpoint(run):
     ckpt = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
     test = imdb("test", "--ckpt_path", ckpt, "--trainer.default_root_dir", "runs", cwd=workdir)
     assert re.search(r"test_acc\W+\d\.\d+", test.stdout)
+    report = workdir / "runs/lightning_logs/version_0/test/best"
+    assert {p.name for p in report.iterdir()} == {
+        "test_metrics.json", "confusion_matrix.png", "roc_curve.png", "precision_recall_curve.png"
+    }  # fmt: skip
+    assert json.loads((report / "test_metrics.json").read_text())["samples"] == 24  # the whole tiny test split
     validate = imdb("validate", "--ckpt_path", ckpt, "--data.max_val_samples", 4, cwd=workdir)
     assert re.search(r"val_acc\W+\d\.\d+", validate.stdout)
 

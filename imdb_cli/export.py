@@ -1,0 +1,193 @@
+"""`imdb export`: a trained classifier as a self-contained directory, usable without this tool.
+
+The directory holds
+- ``config.json`` and ``model.safetensors``: the fine-tuned encoder, as ``save_pretrained`` writes it;
+- the tokenizer files;
+- ``head.safetensors``: the classification head (Linear, ReLU, Dropout, Linear on the [CLS] vector);
+- ``classifier.json``: label names, head width, maximum length and truncation;
+- ``README.md``: a model card with the run's test metrics, when ``imdb test`` recorded them.
+
+``imdb predict --model_dir DIR`` reads it back; so do a few lines of plain transformers and torch
+(:data:`PLAIN_USE`, also in the project README).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from imdb_cli import __version__
+from imdb_cli.encoders import load_tokenizer
+from imdb_cli.errors import UserError
+from imdb_cli.report import METRICS_FILE, report_dir
+
+CLASSIFIER_FILE = "classifier.json"
+HEAD_FILE = "head.safetensors"
+
+PLAIN_USE = """\
+import json
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer
+
+path = "exported"  # the directory `imdb export` wrote
+meta = json.load(open(f"{path}/classifier.json"))
+tokenizer, encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+width, hidden, labels = encoder.config.hidden_size, meta["head_hidden"], meta["label_names"]
+head = torch.nn.Sequential(
+    torch.nn.Linear(width, hidden), torch.nn.ReLU(), torch.nn.Dropout(), torch.nn.Linear(hidden, len(labels))
+)
+head.load_state_dict(load_file(f"{path}/head.safetensors"))
+head.eval()
+
+texts = ["A moving, beautifully acted film.", "Dull, predictable and far too long."]
+batch = tokenizer(texts, padding=True, truncation=True, max_length=meta["max_length"], return_tensors="pt")
+with torch.no_grad():
+    probs = head(encoder(**batch).last_hidden_state[:, 0]).softmax(-1)
+for text, p in zip(texts, probs):
+    print(labels[p.argmax()], round(p.max().item(), 4), text)
+"""
+"""Prediction with transformers and torch alone. ``truncation=True`` keeps a long text's head; ``imdb``
+keeps what ``truncation`` in classifier.json says (head and tail by default), so texts longer than
+``max_length`` tokens can score differently."""
+
+
+def read_classifier(path: str | Path) -> dict:
+    """``classifier.json`` of an exported directory, or a one-line error for anything else."""
+    file = Path(path).expanduser() / CLASSIFIER_FILE
+    if not file.is_file():
+        raise UserError(f"{path} is not a directory written by imdb export: it has no {CLASSIFIER_FILE}")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {file}: {err}") from None
+
+
+def exported_defaults(path: str | Path) -> dict:
+    """The model and data settings of an exported directory, as dotted parser keys."""
+    meta = read_classifier(path)
+    return {
+        "model.encoder": str(path),
+        "model.head_hidden": meta["head_hidden"],
+        "model.dropout": meta["dropout"],
+        "data.label_names": meta["label_names"],
+        "data.max_length": meta["max_length"],
+        "data.truncation": meta["truncation"],
+        "data.head_tokens": meta["head_tokens"],
+    }
+
+
+def load_head(path: str | Path) -> dict[str, torch.Tensor] | None:
+    """The head weights of an exported directory; ``None`` for an encoder without them."""
+    file = Path(path).expanduser() / HEAD_FILE
+    if not file.is_file():
+        return None
+    from safetensors.torch import load_file
+
+    return load_file(file)
+
+
+def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: bool | None = True) -> Path:
+    """Write the classifier of checkpoint ``ckpt_path`` into ``output_dir``.
+
+    ``model`` and ``datamodule`` carry the checkpoint's settings (the CLI makes them its
+    defaults). The directory is built beside its destination and moved into place only when
+    complete; an earlier export there is replaced, any other non-empty directory is refused.
+    """
+    out = Path(output_dir).expanduser()
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / CLASSIFIER_FILE).is_file())):
+        raise UserError(f"--output_dir {output_dir} exists and is not an earlier export: choose another directory")
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=weights_only is not False)
+    except Exception as err:
+        raise UserError(f"cannot read checkpoint {ckpt_path}: {str(err).splitlines()[0]}") from None
+    model.build(pretrained=False)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
+    hp = datamodule.hparams
+    meta = {
+        "format": 1,
+        "label_names": list(model.label_names),
+        "head_hidden": model.head[0].out_features,
+        "dropout": model.hparams.dropout,
+        "max_length": hp.max_length,
+        "truncation": hp.truncation,
+        "head_tokens": hp.head_tokens,
+        "base_encoder": model.hparams.encoder,
+        "checkpoint": str(ckpt_path),
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "imdb_cli_version": __version__,
+    }
+    tested = report_dir(ckpt_path) / METRICS_FILE
+    test = json.loads(tested.read_text()) if tested.is_file() else None
+
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.encoder.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(hp.tokenizer).save_pretrained(tmp)
+        save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, tmp / HEAD_FILE)
+        (tmp / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+        (tmp / "README.md").write_text(model_card(meta, hp, test, out.name))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def model_card(meta: dict, data, test: dict | None, name: str) -> str:
+    """README.md of an export: what the model is, how it scored, how to use it."""
+    base = meta["base_encoder"]
+    on_hub = not base.startswith(("pkg://", "/", ".", "~")) and base.count("/") <= 1
+    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification"]
+    lines += [f"base_model: {base}"] if on_hub else []
+    lines += ["tags: [imdb-cli, text-classification]", "---", ""]
+    lines += [f"# {name}", "", f"`{base}` fine-tuned for text classification by imdb-cli {meta['imdb_cli_version']}."]
+    keep = {"head": "beginning", "tail": "end", "head_tail": "beginning and end"}[meta["truncation"]]
+    if meta["truncation"] == "head_tail":
+        keep = f"first {meta['head_tokens']} tokens and their end"
+    lines += [f"Labels: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
+    lines[-1] += f", special tokens included: longer texts keep their {keep}."
+    lines += ["", "## Test results", ""]
+    if test is None:
+        lines += ["Not tested: `imdb test --ckpt_path CKPT` before `imdb export` records its metrics here."]
+    else:
+        lines += [f"On {test['samples']} test texts ({_describe(test.get('data'), 'test')}):", ""]
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in test["metrics"].items()]
+        lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
+        lines += ["| | " + " | ".join(test["label_names"]) + " |", "| --- |" + " --- |" * len(test["label_names"])]
+        rows = zip(test["label_names"], test["confusion_matrix"], strict=True)
+        lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in rows]
+    lines += ["", "## Training", ""]
+    lines += [f"- checkpoint: `{meta['checkpoint']}` (epoch {meta['epoch']}, {meta['global_step']} optimizer steps)"]
+    lines += [f"- data: {_describe(dict(data), 'train')}, batch size {data['batch_size']}"]
+    lines += ["", "## Use", "", "```bash", f"imdb predict --model_dir {name} --data.predict_file reviews.txt"]
+    lines += ["```", ""]
+    lines += ["With transformers and torch alone:", "", "```python", PLAIN_USE.replace('"exported"', f'"{name}"')]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def _describe(data: dict | None, split: str) -> str:
+    """Where a split came from, in words: its table, or the split of the aclImdb source."""
+    if not data:
+        return "data not recorded"
+    files = [f"`{data[k]}`" for k in (f"{split}_file", "val_file" if split == "train" else "") if data.get(k)]
+    described = ", ".join(files) if files else f"the {split} split of `{data.get('source')}`"
+    limit = data.get(f"max_{split}_samples")
+    return described + (f", a seeded random {limit}" if limit else "")

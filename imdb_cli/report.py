@@ -1,0 +1,142 @@
+"""What `imdb test` leaves behind: the metrics as JSON, and the confusion matrix, ROC and
+precision-recall curves as PNG files and as TensorBoard images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import TensorBoardLogger
+from torchmetrics.classification import (
+    BinaryPrecisionRecallCurve,
+    BinaryROC,
+    MulticlassConfusionMatrix,
+    MulticlassPrecisionRecallCurve,
+    MulticlassROC,
+)
+
+METRICS_FILE = "test_metrics.json"
+FIGURES = ("confusion_matrix", "roc_curve", "precision_recall_curve")
+
+
+def report_dir(ckpt_path: str | Path) -> Path:
+    """Where the test report of a checkpoint goes: ``RUN/test/NAME/`` for ``RUN/checkpoints/NAME.ckpt``,
+    else ``test/NAME/`` beside the checkpoint file."""
+    ckpt = Path(ckpt_path)
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return run / "test" / ckpt.stem
+
+
+class TestReport(Callback):
+    """Collects every test prediction (over all ranks) and, once testing ends, writes into ``directory``:
+
+    - ``test_metrics.json``: the logged test metrics, the number of texts, the label names and the
+      confusion matrix (rows: true label, columns: predicted label);
+    - ``confusion_matrix.png``, ``roc_curve.png``, ``precision_recall_curve.png``, also logged to
+      TensorBoard as images. With two labels the curves are those of the second label (``positive``
+      on IMDB); with more, one curve per label, one against the rest.
+    """
+
+    __test__ = False  # not a pytest class, despite its name
+
+    def __init__(self, directory: str | Path, ckpt_path: str | None = None) -> None:
+        self.directory = Path(directory)
+        self.ckpt_path = ckpt_path
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.label_names = list(pl_module.label_names)
+        n = len(self.label_names)
+        self.binary = n == 2
+        self.confusion = MulticlassConfusionMatrix(n)
+        self.roc = BinaryROC() if self.binary else MulticlassROC(n)
+        self.pr = BinaryPrecisionRecallCurve() if self.binary else MulticlassPrecisionRecallCurve(n)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for metric in (self.confusion, self.roc, self.pr):
+            metric.reset()
+            metric.to(pl_module.device)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        probs, labels = outputs["probs"], outputs["labels"]
+        self.confusion.update(probs, labels)
+        scores = probs[:, 1] if self.binary else probs
+        self.roc.update(scores, labels)
+        self.pr.update(scores, labels)
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Every rank takes part: compute() gathers all ranks' states, and caches the result for plot().
+        confusion = self.confusion.compute()
+        self.roc.compute()
+        self.pr.compute()
+        if not trainer.is_global_zero:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        metrics = {k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if k.startswith("test_")}
+        report = {
+            "checkpoint": self.ckpt_path,
+            "samples": int(confusion.sum()),
+            "label_names": self.label_names,
+            "metrics": dict(sorted(metrics.items())),
+            "confusion_matrix": confusion.tolist(),
+            "data": _data_settings(getattr(trainer, "datamodule", None)),
+        }
+        (self.directory / METRICS_FILE).write_text(json.dumps(report, indent=1) + "\n")
+        figures = self._figures(confusion, report)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for name, figure in figures.items():
+                    logger.experiment.add_figure(f"test/{name}", figure, trainer.global_step, close=False)
+                logger.experiment.flush()
+        import matplotlib.pyplot as plt
+
+        for name, figure in figures.items():
+            figure.savefig(self.directory / f"{name}.png", dpi=120, bbox_inches="tight")
+            plt.close(figure)
+        print(f"test report: {self.directory}/{{{METRICS_FILE},{','.join(f + '.png' for f in FIGURES)}}}")
+
+    def _figures(self, confusion: torch.Tensor, report: dict) -> dict:
+        """The three figures, drawn by torchmetrics' own ``plot`` methods on matplotlib's Agg backend."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        subject = f"{report['samples']} test texts"
+        if self.ckpt_path:
+            subject += f", {Path(self.ckpt_path).name}"
+        figures = {}
+        fig, ax = self.confusion.plot(val=confusion.cpu(), labels=self.label_names)
+        ax.set_title(f"Confusion matrix ({subject})")
+        ax.set_xlabel("predicted label")
+        ax.set_ylabel("true label")
+        figures["confusion_matrix"] = fig
+        positive = f" of {self.label_names[1]!r}" if self.binary else ", each label against the rest"
+        for name, metric, title in (
+            ("roc_curve", self.roc, "ROC curve"),
+            ("precision_recall_curve", self.pr, "Precision-recall curve"),
+        ):
+            kwargs = {} if self.binary or name != "roc_curve" else {"labels": self.label_names}
+            fig, ax = metric.plot(score=True, **kwargs)  # the area under the curve in the legend
+            ax.set_title(f"{title}{positive}\n({subject})")
+            figures[name] = fig
+        if not self.binary:
+            _name_legend(figures["precision_recall_curve"], self.label_names)
+        return figures
+
+
+def _data_settings(datamodule) -> dict | None:
+    """What was tested on: the test data and its subset and truncation."""
+    hparams = getattr(datamodule, "hparams", None)
+    if not hparams:
+        return None
+    keys = ("source", "test_file", "max_test_samples", "max_length", "truncation", "head_tokens")
+    return {key: hparams.get(key) for key in keys}
+
+
+def _name_legend(figure, label_names: list[str]) -> None:
+    """torchmetrics labels multiclass precision-recall curves by index; name them instead."""
+    ax = figure.axes[0]
+    handles, texts = ax.get_legend_handles_labels()
+    renamed = [text.replace(str(i), label_names[i], 1) for i, text in enumerate(texts)]
+    ax.legend(handles, renamed)

@@ -1,0 +1,115 @@
+"""Lightning's Trainer with what the ``imdb`` subcommands add: a file of predictions, a test
+report, and ``export``. LightningCLI makes each method's signature the subcommand's options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ProgressBar
+
+from imdb_cli.errors import UserError
+from imdb_cli.predict import PredictionWriter
+from imdb_cli.report import TestReport, report_dir
+
+
+class Trainer(pl.Trainer):
+    """``predict`` writes records to a file instead of returning them, ``test`` writes a report,
+    and ``export`` turns a checkpoint into a directory that needs neither Lightning nor this tool."""
+
+    def predict(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders=None,
+        datamodule: pl.LightningDataModule | None = None,
+        return_predictions: bool | None = None,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+        output: str | None = None,
+    ):
+        """Predict ``data.predict_file`` and write one record per non-blank input line, in input order.
+
+        Args:
+            model: the model (given by the CLI).
+            dataloaders: unused by the CLI; the datamodule provides the data.
+            datamodule: the datamodule (given by the CLI).
+            return_predictions: also keep every prediction in memory and return it (off by default).
+            ckpt_path: checkpoint to predict with; its settings are the defaults of this run.
+            weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
+            output: file for the predictions: JSON Lines, or CSV when it ends in ``.csv``;
+                standard output when not given.
+        """
+        writer = PredictionWriter(output)
+        self.callbacks.append(writer)
+        if output is None:  # records go to stdout: keep progress bars out of it
+            self.callbacks = [cb for cb in self.callbacks if not isinstance(cb, ProgressBar)]
+        try:
+            return super().predict(
+                model, dataloaders, datamodule, bool(return_predictions), ckpt_path, weights_only=weights_only
+            )
+        finally:
+            self.callbacks.remove(writer)
+
+    def test(
+        self,
+        model: pl.LightningModule | None = None,
+        dataloaders=None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: pl.LightningDataModule | None = None,
+        weights_only: bool | None = None,
+        report_dir: str | None = None,
+    ):
+        """Test, then write ``test_metrics.json`` and the confusion matrix, ROC and precision-recall
+        curves (PNG, and images in TensorBoard).
+
+        Args:
+            model: the model (given by the CLI).
+            dataloaders: unused by the CLI; the datamodule provides the data.
+            ckpt_path: checkpoint to test; its settings are the defaults of this run.
+            verbose: print the metrics table.
+            datamodule: the datamodule (given by the CLI).
+            weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
+            report_dir: where the report goes; by default ``RUN/test/NAME/`` for a checkpoint
+                ``RUN/checkpoints/NAME.ckpt``, else the run directory of this test.
+        """
+        directory = Path(report_dir) if report_dir else _default_report_dir(self, ckpt_path)
+        report = TestReport(directory, str(ckpt_path) if ckpt_path else None)
+        self.callbacks.append(report)
+        try:
+            return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only=weights_only)
+        finally:
+            self.callbacks.remove(report)
+
+    def export(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule,
+        ckpt_path: str,
+        output_dir: str,
+        weights_only: bool | None = None,
+    ) -> None:
+        """Write the classifier of a checkpoint as a directory of safetensors weights, encoder config,
+        tokenizer, label names, maximum length and truncation, and a model card with the test
+        metrics that ``imdb test`` recorded for the checkpoint. ``imdb predict --model_dir DIR``
+        reads it, and so does plain transformers + torch (README, Export).
+
+        Args:
+            model: the model (given by the CLI, with the checkpoint's settings).
+            datamodule: the datamodule (given by the CLI, with the checkpoint's settings).
+            ckpt_path: the checkpoint to export.
+            output_dir: the directory to write; an earlier export there is replaced.
+            weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
+        """
+        from imdb_cli.export import export
+
+        path = export(model, datamodule, ckpt_path, output_dir, weights_only)
+        print(f"exported {ckpt_path} to {path}")
+
+
+def _default_report_dir(trainer: pl.Trainer, ckpt_path: str | None) -> Path:
+    if ckpt_path and Path(ckpt_path).is_file():
+        return report_dir(ckpt_path)
+    if trainer.log_dir is None:
+        raise UserError("no checkpoint and no logger: pass --report_dir DIR for the test report")
+    return Path(trainer.log_dir) / "test"

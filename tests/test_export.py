@@ -1,0 +1,107 @@
+"""`imdb export` end to end: fit, test and export a tiny classifier, then predict from the export."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.commands import CONFIGS, imdb
+
+README = Path(__file__).parent.parent / "README.md"
+CKPT = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_encoder, imdb_archive):
+    """A fitted, tested and exported classifier, and reviews to predict."""
+    workdir = tmp_path_factory.mktemp("export")
+    imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
+        "--data.max_length", 24, "--data.batch_size", 4, "--trainer.max_epochs", 2,
+        "--trainer.default_root_dir", "runs", "--data.cache_dir", "cache", cwd=workdir,
+    )  # fmt: skip
+    imdb("test", "--ckpt_path", CKPT, "--trainer.logger", "false", cwd=workdir)
+    export = imdb("export", "--ckpt_path", CKPT, "--output_dir", "exported", cwd=workdir)
+    assert f"exported {CKPT} to exported" in export.stdout
+    # Some reviews longer than max_length, so that truncation is part of the round trip.
+    texts = [f"{'great moving film and ' * (i % 9)}{'dull plot ' * (i % 4)}scene {i}" for i in range(30)]
+    (workdir / "reviews.txt").write_text("\n".join(texts) + "\n")
+    return workdir
+
+
+def test_the_export_is_self_contained(exported):
+    files = {p.name for p in (exported / "exported").iterdir()}
+    assert {"config.json", "model.safetensors", "head.safetensors", "classifier.json", "README.md"} <= files
+    assert "tokenizer.json" in files or "vocab.txt" in files
+    meta = json.loads((exported / "exported" / "classifier.json").read_text())
+    assert meta["label_names"] == ["negative", "positive"]
+    assert (meta["max_length"], meta["truncation"], meta["head_tokens"]) == (24, "head_tail", 128)
+    assert not list(exported.glob(".exported.*")), "temporary directory left behind"
+
+
+def test_predictions_from_the_export_equal_those_from_the_checkpoint(exported):
+    imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "reviews.txt", "--output", "ckpt.jsonl", cwd=exported)
+    imdb("predict", "--model_dir", "exported", "--data.predict_file", "reviews.txt", "--output", "dir.jsonl",
+         cwd=exported)  # fmt: skip
+    from_ckpt, from_dir = (exported / "ckpt.jsonl").read_text(), (exported / "dir.jsonl").read_text()
+    assert len(from_ckpt.splitlines()) == 30
+    assert from_dir == from_ckpt
+
+
+def test_the_model_card_holds_the_test_metrics(exported):
+    card = (exported / "exported" / "README.md").read_text()
+    report = json.loads((exported / "runs/lightning_logs/version_0/test/best/test_metrics.json").read_text())
+    assert f"| test_acc | {report['metrics']['test_acc']:.4f} |" in card
+    assert f"On {report['samples']} test texts" in card
+    assert "imdb predict --model_dir exported" in card
+
+
+def test_the_readme_snippet_loads_the_export_with_plain_transformers(exported):
+    """The README's code, run as written, agrees with `imdb predict` on texts within max_length."""
+    from imdb_cli.export import PLAIN_USE
+
+    snippet = re.search(r"```python\n(.*?)```", README.read_text().split("## Export", 1)[1], re.S)[1]
+    assert snippet == PLAIN_USE
+    assert PLAIN_USE in (exported / "exported" / "README.md").read_text()
+    script = snippet.replace(
+        'texts = ["A moving, beautifully acted film.", "Dull, predictable and far too long."]',
+        'texts = ["great moving film", "dull plot and dull scene"]',
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=exported, capture_output=True, text=True, check=True)
+    plain = [line.split()[:2] for line in result.stdout.splitlines()]
+    (exported / "short.txt").write_text("great moving film\ndull plot and dull scene\n")
+    ours = imdb("predict", "--model_dir", "exported", "--data.predict_file", "short.txt",
+                "--trainer.precision", "32-true", cwd=exported).stdout  # fmt: skip
+    records = [json.loads(line) for line in ours.splitlines()]
+    assert [label for label, _ in plain] == [r["label"] for r in records]
+    assert [float(score) for _, score in plain] == pytest.approx([r["score"] for r in records], abs=2e-4)
+
+
+def test_exporting_again_replaces_the_export_but_nothing_else(exported):
+    (exported / "exported" / "stale.txt").write_text("from an older export")
+    imdb("export", "--ckpt_path", CKPT, "--output_dir", "exported", cwd=exported)
+    assert not (exported / "exported" / "stale.txt").exists()
+    (exported / "mine").mkdir()
+    (exported / "mine" / "notes.txt").write_text("keep me")
+    result = imdb("export", "--ckpt_path", CKPT, "--output_dir", "mine", cwd=exported, check=False)
+    assert result.returncode == 1
+    assert "imdb: error: --output_dir mine exists and is not an earlier export" in result.stderr
+    assert (exported / "mine" / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model_dir", "runs"], "runs is not a directory written by imdb export: it has no classifier.json"),
+        (["--model_dir", "exported", "--ckpt_path", CKPT], "pass --ckpt_path or --model_dir, not both"),
+    ],
+)
+def test_model_dir_mistakes_give_one_line(exported, args, message):
+    result = imdb("predict", *args, "--data.predict_file", "reviews.txt", cwd=exported, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"imdb: error: {message}"

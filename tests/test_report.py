@@ -1,0 +1,58 @@
+"""The test report: metrics JSON, PNG figures that open, and the same figures in TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from PIL import Image
+
+from imdb_cli.report import FIGURES, TestReport, report_dir
+
+
+def test_report_dir_sits_beside_the_checkpoints_run(tmp_path):
+    assert report_dir("runs/lightning_logs/version_3/checkpoints/best.ckpt").as_posix() == (
+        "runs/lightning_logs/version_3/test/best"
+    )
+    assert report_dir("models/final.ckpt").as_posix() == "models/test/final"
+
+
+@pytest.mark.parametrize("labels", [["negative", "positive"], ["neg", "neutral", "pos"]])
+def test_report_counts_every_prediction_and_draws_every_figure(tmp_path, labels):
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path / "tb", name="", version="v")
+    trainer = SimpleNamespace(
+        is_global_zero=True, global_step=7, loggers=[logger], datamodule=None,
+        callback_metrics={"test_acc": torch.tensor(0.75), "val_acc": torch.tensor(0.5)},
+    )  # fmt: skip
+    module = SimpleNamespace(label_names=labels, device=torch.device("cpu"))
+    report = TestReport(tmp_path / "report", "runs/checkpoints/best.ckpt")
+    report.setup(trainer, module, "test")
+    report.on_test_start(trainer, module)
+    generator = torch.Generator().manual_seed(0)
+    truth, predicted = [], []
+    for _ in range(5):
+        target = torch.randint(0, len(labels), (8,), generator=generator)
+        probs = (torch.randn(8, len(labels), generator=generator) + 2 * torch.eye(len(labels))[target]).softmax(-1)
+        report.on_test_batch_end(trainer, module, {"probs": probs, "labels": target}, None, 0)
+        truth += target.tolist()
+        predicted += probs.argmax(-1).tolist()
+    report.on_test_end(trainer, module)
+
+    saved = json.loads((tmp_path / "report" / "test_metrics.json").read_text())
+    assert saved["samples"] == 40 and saved["label_names"] == labels
+    assert saved["metrics"] == {"test_acc": 0.75}
+    for t in range(len(labels)):
+        for p in range(len(labels)):
+            expected = sum(1 for a, b in zip(truth, predicted, strict=True) if (a, b) == (t, p))
+            assert saved["confusion_matrix"][t][p] == expected
+    for name in FIGURES:
+        with Image.open(tmp_path / "report" / f"{name}.png") as image:
+            assert image.width > 300 and image.height > 300
+    events = EventAccumulator(str(tmp_path / "tb" / "v")).Reload()
+    assert sorted(events.Tags()["images"]) == sorted(f"test/{name}" for name in FIGURES)
+    assert events.Images("test/roc_curve")[0].step == 7
