@@ -36,9 +36,9 @@ def test_subsets_are_seeded_and_sized(tiny_encoder, imdb_dir):
     assert same.datasets["train"].input_ids == dm.datasets["train"].input_ids
 
 
-@pytest.mark.parametrize("multiple", [1, 8])
-def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir, multiple):
-    dm = make(tiny_encoder, source=str(imdb_dir), max_length=20, pad_to_multiple_of=multiple)
+@pytest.mark.parametrize(("setting", "multiple"), [(None, 1), (1, 1), (8, 8)])  # None: 1 off a GPU
+def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir, setting, multiple):
+    dm = make(tiny_encoder, source=str(imdb_dir), max_length=20, pad_to_multiple_of=setting)
     dm.setup("fit")
     lengths = [int(b["attention_mask"].sum(1).max()) for b in dm.val_dataloader()]
     widths = [b["input_ids"].shape[1] for b in dm.val_dataloader()]
