@@ -34,16 +34,17 @@ format: install
 fit: install
 	$(BIN)/imdb fit --config configs/distilbert.yaml --trainer.default_root_dir $(RUNS)
 
-# About two minutes on a 2-core CPU: the offline encoder on 1000 real reviews, then test and predict.
+# About two minutes on a 2-core CPU: the offline encoder on 1000 real reviews, then test, export and predict.
 demo: install
 	$(BIN)/imdb fit --config configs/minilm.yaml --data.source $(ARCHIVE) --data.max_train_samples 1000 \
 		--data.max_val_samples 250 --data.max_length 256 --trainer.default_root_dir $(RUNS)/demo \
 		--trainer.logger.init_args.version demo
 	$(BIN)/imdb test --ckpt_path $(RUNS)/demo/lightning_logs/demo/checkpoints/best.ckpt \
 		--data.max_test_samples 500 --trainer.default_root_dir $(RUNS)/demo
+	$(BIN)/imdb export --ckpt_path $(RUNS)/demo/lightning_logs/demo/checkpoints/best.ckpt \
+		--output_dir $(RUNS)/demo/exported
 	printf 'A moving, beautifully acted film.\nDull, predictable and far too long.\n' | \
-		$(BIN)/imdb predict --ckpt_path $(RUNS)/demo/lightning_logs/demo/checkpoints/best.ckpt \
-		--data.predict_file - --trainer.default_root_dir $(RUNS)/demo
+		$(BIN)/imdb predict --model_dir $(RUNS)/demo/exported --data.predict_file - --trainer.default_root_dir $(RUNS)/demo
 
 # imdb-cli against the Hugging Face Trainer and pipeline (README, Results): about 35 minutes on 2 cores.
 bench: install

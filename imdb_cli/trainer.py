@@ -8,7 +8,6 @@ from pathlib import Path
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar
 
-from imdb_cli.errors import UserError
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
 
@@ -108,8 +107,7 @@ class Trainer(pl.Trainer):
 
 
 def _default_report_dir(trainer: pl.Trainer, ckpt_path: str | None) -> Path:
+    """Beside the checkpoint's run; without a checkpoint file, in this run's log directory."""
     if ckpt_path and Path(ckpt_path).is_file():
         return report_dir(ckpt_path)
-    if trainer.log_dir is None:
-        raise UserError("no checkpoint and no logger: pass --report_dir DIR for the test report")
-    return Path(trainer.log_dir) / "test"
+    return Path(trainer.log_dir or trainer.default_root_dir) / "test"
