@@ -7,6 +7,7 @@ tokens is the DataModule's job, so that every source behaves alike from there on
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 import sys
@@ -77,17 +78,26 @@ def _read_aclimdb_dir(path: Path, split: str) -> dict[tuple[str, int], str]:
 
 
 def _read_aclimdb_archive(path: Path, split: str) -> dict[tuple[str, int], str]:
-    """Stream the archive: reviews are read straight from it, nothing is extracted to disk."""
+    """Stream the archive: reviews are read straight from it, nothing is extracted to disk.
+
+    A gzip archive is read to its very end, where gzip keeps its length and checksum: tarfile
+    alone takes an archive cut short between two members for a complete one.
+    """
     found = {}
     try:
-        with tarfile.open(path, "r|*") as archive:
-            for member in archive:
-                check_member(member, path)
-                match = _ACLIMDB_MEMBER.search(member.name)
-                if member.isfile() and match and match[1] == split:
-                    data = archive.extractfile(member).read()
-                    found[match[2], int(match[3])] = clean_review(_decode(data, f"{path}:{member.name}"))
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
+        with path.open("rb") as raw:
+            gzipped = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path) if gzipped else path.open("rb") as stream:
+            with tarfile.open(fileobj=stream, mode="r|" if gzipped else "r|*") as archive:
+                for member in archive:
+                    check_member(member, path)
+                    match = _ACLIMDB_MEMBER.search(member.name)
+                    if member.isfile() and match and match[1] == split:
+                        data = archive.extractfile(member).read()
+                        found[match[2], int(match[3])] = clean_review(_decode(data, f"{path}:{member.name}"))
+            while stream.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
         raise UserError(f"data source {path} is not a readable tar archive ({err})") from None
     return found
 

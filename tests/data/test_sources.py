@@ -38,9 +38,12 @@ def test_missing_split_is_a_user_error(imdb_dir, tmp_path):
         read_aclimdb(tmp_path / "nowhere", "train")
 
 
-def test_corrupt_archive_is_a_user_error(imdb_archive, tmp_path):
+@pytest.mark.parametrize("kept", [0.05, 0.5, 0.9, 0.999])
+def test_corrupt_archive_is_a_user_error(imdb_archive, tmp_path, kept):
+    """Wherever a download stops (between two members too), the archive is refused as unreadable."""
+    whole = imdb_archive.read_bytes()
     truncated = tmp_path / "truncated.tar.gz"
-    truncated.write_bytes(imdb_archive.read_bytes()[:2000])
+    truncated.write_bytes(whole[: int(len(whole) * kept)])
     with pytest.raises(UserError, match="not a readable tar archive"):
         read_aclimdb(truncated, "train")
 
