@@ -9,20 +9,17 @@ name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from imdb_cli.checkpoints import checkpoint_defaults
 from imdb_cli.data.datamodule import IMDBDataModule
 from imdb_cli.errors import UserError
 from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
 from imdb_cli.trainer import Trainer
-
-# Keys a checkpoint must not set: link targets (set from their sources) and LightningCLI's bookkeeping.
-_NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer"}
 
 
 class IMDBCLI(LightningCLI):
@@ -118,26 +115,6 @@ def supported_precision(precision, accelerator) -> str | int | None:
         return precision
     print("imdb: this hardware has no native bf16; training in full precision (32-true)", file=sys.stderr)
     return "32-true"
-
-
-def checkpoint_defaults(ckpt_path: str) -> dict:
-    """The model and data settings saved in a checkpoint, as dotted parser keys.
-
-    The file is read with ``weights_only=True``: a checkpoint is data, never code to run.
-    """
-    if not Path(ckpt_path).is_file():
-        raise UserError(f"checkpoint {ckpt_path} does not exist")
-    try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
-        raise UserError(f"cannot read checkpoint {ckpt_path}: {str(err).splitlines()[0]}") from None
-    model = checkpoint.get("hyper_parameters", {})
-    data = checkpoint.get("datamodule_hyper_parameters", {})
-    defaults = {f"model.{k}": v for k, v in model.items() if k not in _NOT_FROM_CHECKPOINT}
-    defaults |= {f"data.{k}": v for k, v in data.items() if k not in _NOT_FROM_CHECKPOINT}
-    if model.get("label_names"):
-        defaults["data.label_names"] = model["label_names"]
-    return defaults
 
 
 def main(args: list[str] | None = None) -> None:

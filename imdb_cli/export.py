@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from imdb_cli import __version__
+from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
 from imdb_cli.report import METRICS_FILE, report_dir
@@ -102,10 +103,7 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     out = Path(output_dir).expanduser()
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / CLASSIFIER_FILE).is_file())):
         raise UserError(f"--output_dir {output_dir} exists and is not an earlier export: choose another directory")
-    try:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=weights_only is not False)
-    except Exception as err:
-        raise UserError(f"cannot read checkpoint {ckpt_path}: {str(err).splitlines()[0]}") from None
+    checkpoint = read_checkpoint(ckpt_path, weights_only=weights_only is not False)
     model.build(pretrained=False)
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
@@ -157,11 +155,9 @@ def model_card(meta: dict, data, test: dict | None, name: str) -> str:
     lines += [f"base_model: {base}"] if on_hub else []
     lines += ["tags: [imdb-cli, text-classification]", "---", ""]
     lines += [f"# {name}", "", f"`{base}` fine-tuned for text classification by imdb-cli {meta['imdb_cli_version']}."]
-    keep = {"head": "beginning", "tail": "end", "head_tail": "beginning and end"}[meta["truncation"]]
-    if meta["truncation"] == "head_tail":
-        keep = f"first {meta['head_tokens']} tokens and their end"
+    keep = {"head": "beginning", "tail": "end", "head_tail": f"first {meta['head_tokens']} tokens and their end"}
     lines += [f"Labels: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
-    lines[-1] += f", special tokens included: longer texts keep their {keep}."
+    lines[-1] += f", special tokens included: longer texts keep their {keep[meta['truncation']]}."
     lines += ["", "## Test results", ""]
     if test is None:
         lines += ["Not tested: `imdb test --ckpt_path CKPT` before `imdb export` records its metrics here."]
@@ -187,7 +183,8 @@ def _describe(data: dict | None, split: str) -> str:
     """Where a split came from, in words: its table, or the split of the aclImdb source."""
     if not data:
         return "data not recorded"
-    files = [f"`{data[k]}`" for k in (f"{split}_file", "val_file" if split == "train" else "") if data.get(k)]
+    keys = ("train_file", "val_file") if split == "train" else (f"{split}_file",)
+    files = [f"`{data[k]}`" for k in keys if data.get(k)]
     described = ", ".join(files) if files else f"the {split} split of `{data.get('source')}`"
     limit = data.get(f"max_{split}_samples")
     return described + (f", a seeded random {limit}" if limit else "")

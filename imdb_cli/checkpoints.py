@@ -1,0 +1,35 @@
+"""Checkpoints read as data: ``torch.load(weights_only=True)`` by default, a one-line error for a
+file that is missing or not a checkpoint, and the settings saved in one as parser defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from imdb_cli.errors import UserError
+
+# Keys a checkpoint must not set: link targets (set from their sources) and LightningCLI's bookkeeping.
+_NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer"}
+
+
+def read_checkpoint(ckpt_path: str, weights_only: bool = True) -> dict:
+    """The checkpoint's contents, memory-mapped; with ``weights_only`` it is data, never code to run."""
+    if not Path(ckpt_path).is_file():
+        raise UserError(f"checkpoint {ckpt_path} does not exist")
+    try:
+        return torch.load(ckpt_path, map_location="cpu", weights_only=weights_only, mmap=True)
+    except Exception as err:
+        raise UserError(f"cannot read checkpoint {ckpt_path}: {str(err).splitlines()[0]}") from None
+
+
+def checkpoint_defaults(ckpt_path: str) -> dict:
+    """The model and data settings saved in a checkpoint, as dotted parser keys."""
+    checkpoint = read_checkpoint(ckpt_path)
+    model = checkpoint.get("hyper_parameters", {})
+    data = checkpoint.get("datamodule_hyper_parameters", {})
+    defaults = {f"model.{k}": v for k, v in model.items() if k not in _NOT_FROM_CHECKPOINT}
+    defaults |= {f"data.{k}": v for k, v in data.items() if k not in _NOT_FROM_CHECKPOINT}
+    if model.get("label_names"):
+        defaults["data.label_names"] = model["label_names"]
+    return defaults
