@@ -9,8 +9,10 @@ name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -87,14 +89,25 @@ class IMDBCLI(LightningCLI):
         """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""
 
     def after_fit(self) -> None:
-        callback = self.trainer.checkpoint_callback
-        if callback is None or not self.trainer.is_global_zero:
+        """Say which checkpoint holds the result: the best by validation, else the last one."""
+        if not self.trainer.is_global_zero:
             return
-        best = callback.best_model_path or callback.last_model_path
+        saved = [cb for cb in self.trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)]
+        best = [cb for cb in saved if cb.monitor and cb.best_model_path and Path(cb.best_model_path).is_file()]
+        last = [cb.last_model_path for cb in saved if cb.last_model_path and Path(cb.last_model_path).is_file()]
         if best:
+            callback = best[0]
             score = callback.best_model_score
             metric = f" ({callback.monitor}={score:.4f})" if score is not None else ""
-            print(f"best checkpoint: {best}{metric}")
+            print(f"best checkpoint: {callback.best_model_path}{metric}")
+            return
+        if any(cb.monitor for cb in saved) or any(isinstance(cb, EarlyStopping) for cb in self.trainer.callbacks):
+            print(
+                "imdb: no validation ran in this fit: no best checkpoint was chosen and early stopping did not act",
+                file=sys.stderr,
+            )
+        if last:
+            print(f"last checkpoint: {last[0]}")
 
 
 def supported_precision(precision, accelerator) -> str | int | None:

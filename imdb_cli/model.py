@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import NamedTuple
 
 import pytorch_lightning as pl
@@ -16,6 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 from imdb_cli import encoders
 from imdb_cli.errors import UserError
 from imdb_cli.export import load_head
+from imdb_cli.schedules import build_scheduler, check_resumed_length
 
 
 class EncoderOutputs(NamedTuple):
@@ -47,8 +47,10 @@ class SentimentClassifier(pl.LightningModule):
             probability and dropout mask: on a 2-core CPU a MiniLM training step at 512 tokens took
             2.3x less time, at the same accuracy (README, Results).
         optimizer: optimizer class and its arguments; the model's parameters are passed to it.
-        scheduler: learning-rate scheduler, stepped every optimizer step; OneCycleLR gets
-            ``total_steps`` from the trainer. ``null`` keeps the learning rate constant.
+        scheduler: learning-rate scheduler, stepped every optimizer step; OneCycleLR and
+            ``WarmupDecay`` (linear warmup, then linear decay: the Hugging Face Trainer's) get
+            ``total_steps`` from the trainer. ``ReduceLROnPlateau`` steps once per epoch on
+            ``val_loss``. ``null`` keeps the learning rate constant.
         compile: compile the encoder with ``torch.compile`` (dynamic shapes: batches vary in length).
     """
 
@@ -178,15 +180,11 @@ class SentimentClassifier(pl.LightningModule):
         if self.scheduler is None:
             return optimizer
         scheduler = build_scheduler(self.scheduler, optimizer, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        self._planned_steps = getattr(scheduler["scheduler"], "total_steps", None)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
-
-def build_scheduler(factory: LRSchedulerCallable, optimizer: torch.optim.Optimizer, total_steps: int):
-    """Call ``factory(optimizer)``; a scheduler whose ``total_steps`` is left unset (OneCycleLR)
-    gets the run's number of optimizer steps, so that configs need not compute it."""
-    keywords = getattr(factory, "keywords", None)
-    if keywords is None:
-        wants_total = "total_steps" in inspect.signature(factory).parameters
-    else:
-        wants_total = "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs")
-    return factory(optimizer, total_steps=total_steps) if wants_total else factory(optimizer)
+    def on_train_start(self) -> None:
+        """A resumed run's schedule (restored from the checkpoint by now) must fit this run."""
+        if self.trainer.ckpt_path is not None:
+            for config in self.trainer.lr_scheduler_configs:
+                check_resumed_length(config.scheduler, getattr(self, "_planned_steps", None), self.trainer.ckpt_path)

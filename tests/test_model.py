@@ -1,6 +1,6 @@
 import torch
 
-from imdb_cli.model import SentimentClassifier, build_scheduler
+from imdb_cli.model import SentimentClassifier
 
 
 def make(tiny_encoder, **kwargs) -> SentimentClassifier:
@@ -33,16 +33,3 @@ def test_get_outputs_returns_token_states_and_cls_vector(tiny_encoder):
 def test_encoder_trains_with_dropout_on(tiny_encoder):
     model = make(tiny_encoder)
     assert model.encoder.training
-
-
-def test_onecycle_gets_total_steps_unless_the_config_sets_them(tiny_encoder):
-    from functools import partial
-
-    model = make(tiny_encoder)
-    optimizer = torch.optim.Adam(model.parameters())
-    unset = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3, total_steps=None, epochs=None)
-    assert build_scheduler(unset, optimizer, 40).total_steps == 40
-    given = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3, total_steps=12, epochs=None)
-    assert build_scheduler(given, optimizer, 40).total_steps == 12
-    constant = partial(torch.optim.lr_scheduler.ConstantLR, factor=1.0)
-    assert isinstance(build_scheduler(constant, optimizer, 40), torch.optim.lr_scheduler.ConstantLR)

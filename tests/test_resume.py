@@ -20,8 +20,8 @@ logger:
   class_path: pytorch_lightning.loggers.TensorBoardLogger
   init_args: {save_dir: .}
 callbacks:
-  - class_path: pytorch_lightning.callbacks.ModelCheckpoint
-    init_args: {save_top_k: 0, save_last: true, every_n_train_steps: 2}
+  - class_path: imdb_cli.callbacks.LastCheckpoint
+    init_args: {every_n_train_steps: 2}
 """
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytorch_lightning as pl
-from jsonargparse.typing import NonNegativeInt, OpenUnitInterval, PositiveInt
+from jsonargparse.typing import NonNegativeInt, PositiveInt, restricted_number_type
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
@@ -20,6 +20,9 @@ from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, 
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
+
+Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and")
+"""A share in [0, 1)."""
 
 SPLITS_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}
 """The labelled splits each Lightning stage reads."""
@@ -59,7 +62,8 @@ class IMDBDataModule(pl.LightningDataModule):
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
             prediction batches are always sorted by length; results keep the input order.
-        val_fraction: share of the training data held out for validation when there is no ``val_file``.
+        val_fraction: share of the training data held out for validation when there is no ``val_file``;
+            0 trains on every text and validates never (no best checkpoint, no early stopping).
         max_train_samples: seeded random subset of the training split, for quick runs.
         max_val_samples: seeded random subset of the validation split.
         max_test_samples: seeded random subset of the test split.
@@ -90,7 +94,7 @@ class IMDBDataModule(pl.LightningDataModule):
         batch_size: PositiveInt = 16,
         pad_to_multiple_of: PositiveInt | None = None,
         batching: Literal["grouped", "random"] = "grouped",
-        val_fraction: OpenUnitInterval = 0.25,
+        val_fraction: Share = 0.25,
         max_train_samples: PositiveInt | None = None,
         max_val_samples: PositiveInt | None = None,
         max_test_samples: PositiveInt | None = None,
@@ -139,12 +143,12 @@ class IMDBDataModule(pl.LightningDataModule):
         if not self.uses_tables and is_url(self.hparams.source):
             download(self.hparams.source, self._cache_dir, self.hparams.sha256)
         if self.hparams.cache_tokens and stage is not None:
-            for split in SPLITS_OF_STAGE[stage]:
+            for split in self._splits(stage):
                 self._tokenize(split)
 
     def setup(self, stage: str) -> None:
         """Read, split, subsample and tokenize what ``stage`` needs (from the cache when there is one)."""
-        for split in SPLITS_OF_STAGE[stage]:
+        for split in self._splits(stage):
             self._tokenize(split)
         if stage != "predict":
             return
@@ -159,6 +163,11 @@ class IMDBDataModule(pl.LightningDataModule):
             raise UserError(f"--data.predict_file - (stdin) needs one process, not {world}: pass a file")
         lines = partial(read_lines, path, self.hparams.invalid_utf8)
         self.datasets["predict"] = LineDataset(lines, self._encoder(), num_replicas=world, rank=rank)
+
+    def _splits(self, stage: str) -> tuple[str, ...]:
+        if stage == "validate" and not self.validates:
+            raise UserError("nothing to validate: --data.val_fraction is 0 and there is no --data.val_file")
+        return tuple(split for split in SPLITS_OF_STAGE[stage] if split != "val" or self.validates)
 
     def _encoder(self) -> Encoder:
         """The tokenizer with this run's truncation, loaded on first use."""
@@ -240,6 +249,12 @@ class IMDBDataModule(pl.LightningDataModule):
                 order = list(range(len(data)))
                 random.Random(hp.seed).shuffle(order)
                 n_val = round(len(order) * hp.val_fraction)
+                if hp.val_fraction and not 0 < n_val < len(order):
+                    held, left = ("no text", "raise it") if n_val == 0 else ("every text", "lower it")
+                    raise UserError(
+                        f"--data.val_fraction {hp.val_fraction} of {len(order)} training texts holds out {held}: "
+                        f"{left}, or pass 0 to train on all of them without validation"
+                    )
                 self._tables["val"] = data.subset(sorted(order[:n_val]))
                 self._tables["train"] = data.subset(sorted(order[n_val:]))
         return self._tables[split]
@@ -320,8 +335,13 @@ class IMDBDataModule(pl.LightningDataModule):
         """Lightning restores this before it first asks for the training data."""
         self._resume = dict(state_dict)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+    @property
+    def validates(self) -> bool:
+        """Whether there is validation data: a ``val_file``, or a share held out of the training data."""
+        return bool(self.hparams.val_file or self.hparams.val_fraction)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val") if self.validates else []
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")

@@ -1,0 +1,79 @@
+"""The checkpoint and early-stopping callbacks of the shared trainer config (``configs/trainer/default.yaml``).
+
+Lightning's ``ModelCheckpoint`` and ``EarlyStopping`` assume that validation runs before they act:
+a fit with ``--trainer.limit_val_batches 0``, ``--data.val_fraction 0``, or a ``--trainer.max_steps``
+that ends before the first validation, died with "Early stopping conditioned on metric val_loss
+which is not available" and kept no checkpoint. These subclasses step aside until validation has
+run (the CLI says so in one line at the end of the fit), and ``last.ckpt`` is written by one
+callback only, so that it is always the newest state.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from jsonargparse.typing import PositiveInt
+from pytorch_lightning import callbacks
+
+
+class _AfterValidation(pl.Callback):
+    """Knows whether validation has run in this fit (the sanity check does not count)."""
+
+    validated = False
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.validated = True
+        super().on_validation_end(trainer, pl_module)
+
+    def _waits_for_validation(self, trainer: pl.Trainer) -> bool:
+        return not self.validated and self.monitor not in trainer.callback_metrics
+
+
+class BestCheckpoint(_AfterValidation, callbacks.ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` for the best validation score (``best.ckpt`` in the shared
+    config); in a fit that never validates it saves nothing, instead of a warning or a crash.
+    ``last.ckpt`` is :class:`LastCheckpoint`'s: keep ``save_last`` off here."""
+
+    def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        if self.monitor is not None and self._waits_for_validation(trainer):
+            return
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
+
+class LastCheckpoint(callbacks.ModelCheckpoint):
+    """``last.ckpt``: the newest training state, to resume from with ``--ckpt_path``.
+
+    Written every ``every_n_train_steps`` optimizer steps and at the end of every training epoch
+    (whether or not validation ran), each time replacing the one before.
+
+    Args:
+        every_n_train_steps: optimizer steps between two saves within an epoch; a crash loses at
+            most these.
+        dirpath: directory of the checkpoint; by default the run's ``checkpoints/``.
+    """
+
+    def __init__(self, every_n_train_steps: PositiveInt = 100, dirpath: str | None = None) -> None:
+        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class EarlyStopping(_AfterValidation, callbacks.EarlyStopping):
+    """Lightning's ``EarlyStopping``, which checks its metric only once validation has run: a fit
+    without validation trains to its end instead of failing."""
+
+    def _run_early_stopping_check(self, trainer: pl.Trainer) -> None:
+        if self._waits_for_validation(trainer):
+            return
+        super()._run_early_stopping_check(trainer)
+
+
+class ProgressBar(callbacks.RichProgressBar):
+    """Lightning's rich progress bar without the logger's ``v_num``, which says nothing about training."""
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics

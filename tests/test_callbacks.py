@@ -1,0 +1,57 @@
+"""Fits that validate rarely or never keep their work: one last.ckpt, the newest state, and a note."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.commands import CONFIGS, imdb
+
+NO_VALIDATION = "imdb: no validation ran in this fit"
+
+
+def fit(workdir, encoder, archive, *extra: str, check: bool = True):
+    return imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", encoder, "--data.source", archive,
+        "--data.max_length", 32, "--data.batch_size", 4, "--trainer.default_root_dir", "runs",
+        "--trainer.logger.init_args.version", "run", *extra,
+        cwd=workdir, check=check,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "steps"),
+    [
+        (["--trainer.limit_val_batches", "0"], 5),  # 18 of the 24 training reviews, batch 4
+        (["--trainer.max_steps", "3"], 3),  # ends before the end-of-epoch validation
+        (["--data.val_fraction", "0"], 6),  # every one of the 24 training reviews
+    ],
+    ids=["limit_val_batches", "max_steps", "val_fraction"],
+)
+def test_a_fit_without_validation_keeps_last_ckpt(tmp_path, tiny_encoder, imdb_archive, extra, steps):
+    result = fit(tmp_path, tiny_encoder, imdb_archive, *extra)
+    checkpoints = tmp_path / "runs/lightning_logs/run/checkpoints"
+    assert [p.name for p in checkpoints.iterdir()] == ["last.ckpt"]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["global_step"] == steps
+    assert [line for line in result.stderr.splitlines() if "validation" in line] == [
+        f"{NO_VALIDATION}: no best checkpoint was chosen and early stopping did not act"
+    ]
+    assert "last checkpoint: runs/lightning_logs/run/checkpoints/last.ckpt" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_one_last_ckpt_holds_the_newest_state(tmp_path, tiny_encoder, imdb_archive):
+    fit(tmp_path, tiny_encoder, imdb_archive, "--trainer.max_epochs", "2")
+    checkpoints = tmp_path / "runs/lightning_logs/run/checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, 10)
+
+
+def test_a_validation_share_too_small_for_one_text_is_one_line(tmp_path, tiny_encoder, imdb_archive):
+    result = fit(tmp_path, tiny_encoder, imdb_archive, "--data.val_fraction", "0.0001", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "imdb: error: --data.val_fraction 0.0001 of 24 training texts holds out no text: raise it, "
+        "or pass 0 to train on all of them without validation"
+    )
