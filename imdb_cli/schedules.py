@@ -67,14 +67,14 @@ def build_scheduler(factory: LRSchedulerCallable, optimizer: torch.optim.Optimiz
     number of optimizer steps, so that configs need not compute it. Schedulers step every
     optimizer step, but for ``ReduceLROnPlateau``, which steps once per epoch on ``val_loss``.
     """
-    keywords = getattr(factory, "keywords", None)
-    if keywords is None:
-        wants_total = "total_steps" in inspect.signature(factory).parameters
-    else:
-        wants_total = "total_steps" in keywords and keywords["total_steps"] is None and not keywords.get("epochs")
+    keywords = getattr(factory, "keywords", None) or {}  # jsonargparse gives partial(instantiator, class, **init_args)
+    target = (getattr(factory, "args", None) or (getattr(factory, "func", factory),))[-1]
+    parameters = inspect.signature(target).parameters
+    wants_total = "total_steps" in parameters and keywords.get("total_steps") is None and not keywords.get("epochs")
     scheduler = factory(optimizer, total_steps=total_steps) if wants_total else factory(optimizer)
     if isinstance(scheduler, ReduceLROnPlateau):
-        return {"scheduler": scheduler, "interval": "epoch", "monitor": PLATEAU_MONITOR, "strict": False}
+        monitor = getattr(scheduler, "monitor", PLATEAU_MONITOR)  # LightningCLI's ReduceLROnPlateau names one
+        return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor, "strict": False}
     return {"scheduler": scheduler, "interval": "step"}
 
 
