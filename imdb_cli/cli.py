@@ -84,6 +84,9 @@ class IMDBCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
         trainer.precision = supported_precision(trainer.precision, trainer.accelerator)
+        if self.subcommand not in (None, "fit"):  # only fit makes a run; the others write what they are asked
+            trainer.logger = False
+            self.save_config_callback = None
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""

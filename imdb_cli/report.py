@@ -1,5 +1,5 @@
 """What `imdb test` leaves behind: the metrics as JSON, and the confusion matrix, ROC and
-precision-recall curves as PNG files and as TensorBoard images."""
+precision-recall curves as PNG files, and all of them as TensorBoard events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics.classification import (
     BinaryPrecisionRecallCurve,
     BinaryROC,
@@ -35,9 +34,10 @@ class TestReport(Callback):
 
     - ``test_metrics.json``: the logged test metrics, the number of texts, the label names and the
       confusion matrix (rows: true label, columns: predicted label);
-    - ``confusion_matrix.png``, ``roc_curve.png``, ``precision_recall_curve.png``, also logged to
-      TensorBoard as images. With two labels the curves are those of the second label (``positive``
-      on IMDB); with more, one curve per label, one against the rest.
+    - ``confusion_matrix.png``, ``roc_curve.png``, ``precision_recall_curve.png``: with two
+      labels the curves are those of the second label (``positive`` on IMDB); with more, one
+      curve per label, one against the rest;
+    - TensorBoard events of the metrics and the three figures.
     """
 
     __test__ = False  # not a pytest class, despite its name
@@ -85,17 +85,24 @@ class TestReport(Callback):
         }
         (self.directory / METRICS_FILE).write_text(json.dumps(report, indent=1) + "\n")
         figures = self._figures(confusion, report)
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                for name, figure in figures.items():
-                    logger.experiment.add_figure(f"test/{name}", figure, trainer.global_step, close=False)
-                logger.experiment.flush()
+        self._log_to_tensorboard(figures, metrics, trainer.global_step)
         import matplotlib.pyplot as plt
 
         for name, figure in figures.items():
             figure.savefig(self.directory / f"{name}.png", dpi=120, bbox_inches="tight")
             plt.close(figure)
         print(f"test report: {self.directory}/{{{METRICS_FILE},{','.join(f + '.png' for f in FIGURES)}}}")
+
+    def _log_to_tensorboard(self, figures: dict, metrics: dict[str, float], step: int) -> None:
+        """The metrics and figures as TensorBoard events in the report's own directory, so that
+        ``tensorboard --logdir RUN`` shows them beside the run that made the checkpoint."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(self.directory) as writer:
+            for name, value in metrics.items():
+                writer.add_scalar(name, value, step)
+            for name, figure in figures.items():
+                writer.add_figure(f"test/{name}", figure, step, close=False)
 
     def _figures(self, confusion: torch.Tensor, report: dict) -> dict:
         """The three figures, drawn by torchmetrics' own ``plot`` methods on matplotlib's Agg backend."""

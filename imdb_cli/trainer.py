@@ -3,11 +3,13 @@ report, and ``export``. LightningCLI makes each method's signature the subcomman
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar
 
+from imdb_cli.export import CLASSIFIER_FILE
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
 
@@ -70,9 +72,13 @@ class Trainer(pl.Trainer):
             datamodule: the datamodule (given by the CLI).
             weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
             report_dir: where the report goes; by default ``RUN/test/NAME/`` for a checkpoint
-                ``RUN/checkpoints/NAME.ckpt``, else the run directory of this test.
+                ``RUN/checkpoints/NAME.ckpt``, ``DIR/test/`` for ``--model_dir DIR``; without
+                either, no report unless this is given.
         """
-        directory = Path(report_dir) if report_dir else _default_report_dir(self, ckpt_path)
+        directory = Path(report_dir) if report_dir else _default_report_dir(model, ckpt_path)
+        if directory is None:
+            print("imdb: no test report without a checkpoint or an export: pass --report_dir DIR", file=sys.stderr)
+            return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only=weights_only)
         report = TestReport(directory, str(ckpt_path) if ckpt_path else None)
         self.callbacks.append(report)
         try:
@@ -106,8 +112,11 @@ class Trainer(pl.Trainer):
         print(f"exported {ckpt_path} to {path}")
 
 
-def _default_report_dir(trainer: pl.Trainer, ckpt_path: str | None) -> Path:
-    """Beside the checkpoint's run; without a checkpoint file, in this run's log directory."""
+def _default_report_dir(model: pl.LightningModule | None, ckpt_path: str | None) -> Path | None:
+    """Beside the checkpoint's run, or inside the exported directory the model was read from."""
     if ckpt_path and Path(ckpt_path).is_file():
         return report_dir(ckpt_path)
-    return Path(trainer.log_dir or trainer.default_root_dir) / "test"
+    encoder = Path(str(getattr(model, "hparams", {}).get("encoder", ""))).expanduser()
+    if (encoder / CLASSIFIER_FILE).is_file():
+        return encoder / "test"
+    return None

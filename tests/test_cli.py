@@ -63,12 +63,30 @@ def test_test_and_validate_need_only_the_checkpoint(run):
     test = imdb("test", "--ckpt_path", ckpt, "--trainer.default_root_dir", "runs", cwd=workdir)
     assert re.search(r"test_acc\W+\d\.\d+", test.stdout)
     report = workdir / "runs/lightning_logs/version_0/test/best"
-    assert {p.name for p in report.iterdir()} == {
+    assert {p.name for p in report.iterdir() if not p.name.startswith("events.out.tfevents.")} == {
         "test_metrics.json", "confusion_matrix.png", "roc_curve.png", "precision_recall_curve.png"
     }  # fmt: skip
     assert json.loads((report / "test_metrics.json").read_text())["samples"] == 24  # the whole tiny test split
     validate = imdb("validate", "--ckpt_path", ckpt, "--data.max_val_samples", 4, cwd=workdir)
     assert re.search(r"val_acc\W+\d\.\d+", validate.stdout)
+
+
+def test_only_fit_makes_a_run(run, tmp_path, imdb_archive):
+    workdir, _ = run
+    ckpt = workdir / "runs/lightning_logs/version_0/checkpoints/best.ckpt"
+    (tmp_path / "reviews.txt").write_text("great wonderful film\nawful boring plot\n")
+    imdb("test", "--ckpt_path", ckpt, "--data.max_test_samples", 4, cwd=tmp_path)
+    imdb("validate", "--ckpt_path", ckpt, "--data.max_val_samples", 4, cwd=tmp_path)
+    predict = ["predict", "--ckpt_path", ckpt, "--data.predict_file", "reviews.txt", "--output", "out.jsonl"]
+    imdb(*predict, "--trainer.logger", "false", cwd=tmp_path)
+    imdb("export", "--ckpt_path", ckpt, "--output_dir", "exported", cwd=tmp_path)
+    imdb("test", "--model_dir", "exported", "--data.source", imdb_archive, "--data.max_test_samples", 4, cwd=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "out.jsonl", "reviews.txt"]
+    assert json.loads((tmp_path / "exported/test/test_metrics.json").read_text())["samples"] == 4
+    assert [p.name for p in (workdir / "runs/lightning_logs").iterdir()] == ["version_0"]
+    report = workdir / "runs/lightning_logs/version_0/test/best"
+    assert json.loads((report / "test_metrics.json").read_text())["samples"] == 4
+    assert list(report.glob("events.out.tfevents.*"))
 
 
 def test_command_line_wins_over_the_checkpoint(run, capsys):
