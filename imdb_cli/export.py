@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
 from imdb_cli.report import METRICS_FILE, report_dir
+from imdb_cli.staging import staged_dir
 
 CLASSIFIER_FILE = "classifier.json"
 HEAD_FILE = "head.safetensors"
@@ -128,7 +128,7 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     from safetensors.torch import save_file
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = staged_dir(out)
     try:
         model.encoder.save_pretrained(tmp, safe_serialization=True)
         load_tokenizer(hp.tokenizer).save_pretrained(tmp)

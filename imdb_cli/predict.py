@@ -17,6 +17,7 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from imdb_cli.errors import UserError
+from imdb_cli.staging import staged_file
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -77,7 +78,7 @@ class PredictionWriter(BasePredictionWriter):
             self.out = sys.stdout
         else:
             dest = Path(self.output)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+            fd, self._tmp = staged_file(dest)
             self.out = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.is_csv:
             self.csv = csv.writer(self.out)

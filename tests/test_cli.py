@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -82,6 +83,10 @@ def test_only_fit_makes_a_run(run, tmp_path, imdb_archive):
     imdb("export", "--ckpt_path", ckpt, "--output_dir", "exported", cwd=tmp_path)
     imdb("test", "--model_dir", "exported", "--data.source", imdb_archive, "--data.max_test_samples", 4, cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported", "out.jsonl", "reviews.txt"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "out.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask  # as any written file
+    assert (tmp_path / "exported").stat().st_mode & 0o777 == 0o777 & ~umask
     assert json.loads((tmp_path / "exported/test/test_metrics.json").read_text())["samples"] == 4
     assert [p.name for p in (workdir / "runs/lightning_logs").iterdir()] == ["version_0"]
     report = workdir / "runs/lightning_logs/version_0/test/best"

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from imdb_cli.data.download import sha256_of
+from imdb_cli.staging import staged_file
 
 
 def fingerprint(path: Path) -> str:
@@ -62,7 +62,7 @@ class TokenCache:
     def _save(self, path: Path, ids: list[list[int]], labels: list[str], key: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         flat, offsets = flatten(ids)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, dir=self.directory)
+        fd, tmp = staged_file(path)
         os.close(fd)
         try:
             torch.save({"ids": flat, "offsets": offsets, "labels": labels, "key": json.dumps(key)}, tmp)
