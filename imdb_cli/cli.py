@@ -8,7 +8,10 @@ name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report
 
 from __future__ import annotations
 
+import argparse
 import sys
+import typing
+from argparse import ArgumentError
 from pathlib import Path
 
 import torch
@@ -22,6 +25,7 @@ from imdb_cli.errors import UserError
 from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
 from imdb_cli.trainer import Trainer
+from imdb_cli.usage import one_line
 
 
 class IMDBCLI(LightningCLI):
@@ -53,8 +57,9 @@ class IMDBCLI(LightningCLI):
 
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
-        # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
-        for name, subparser in getattr(self, "_subcommand_parsers", {}).items():
+        parsers = getattr(self, "_subcommand_parsers", {})
+        for name, subparser in parsers.items():
+            # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
             subparser.set_defaults(weights_only=True)
             if name != "export":
                 subparser.add_argument(
@@ -64,26 +69,60 @@ class IMDBCLI(LightningCLI):
                     help="A directory written by `imdb export`: its encoder, head, tokenizer, label names "
                     "and truncation, in place of --ckpt_path",
                 )
+        self._own_options = {name: _options_of(parser) for name, parser in parsers.items()}
+        every = set().union(*self._own_options.values())
+        for name, subparser in parsers.items():
+            # The config one subcommand saves or prints works with every other: their options are ignored.
+            for key in sorted(every - self._own_options[name]):
+                subparser.add_argument(f"--{key}", type=typing.Any, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
-        # A first look for the checkpoint, which must not print the config and exit yet.
+        try:
+            self._parse(parser, argv)
+        except ArgumentError as err:
+            parsers = getattr(self, "_subcommand_parsers", {})
+            subcommand = next((a for a in argv if a in parsers), None)
+            raise UserError(one_line(str(err), parsers.get(subcommand, parser), subcommand, argv)) from None
+
+    def _parse(self, parser: LightningArgumentParser, argv: list[str]) -> None:
+        """Parse twice where needed: the checkpoint's or export's settings become defaults, and the
+        precision this hardware will run is the one ``--print_config`` shows and the run saves."""
+        printing = any(a.startswith("--print_config") for a in argv)
         self.config = parser.parse_args([a for a in argv if not a.startswith("--print_config")])
         subcommand = self.config.get("subcommand")
-        ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
-        model_dir = subcommand and self.config[subcommand].get("model_dir")
-        if ckpt_path and model_dir:
-            raise UserError("pass --ckpt_path or --model_dir, not both")
-        if ckpt_path or model_dir:
-            defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
-            self._subcommand_parsers[subcommand].set_defaults(defaults)
+        section = self.config[subcommand] if subcommand else self.config
+        reparse = printing
+        if subcommand:
+            self._refuse_other_commands_options(subcommand, argv)
+            ckpt_path = section.get("ckpt_path")
+            model_dir = section.get("model_dir") if subcommand != "export" else None
+            if ckpt_path and model_dir:
+                raise UserError("pass --ckpt_path or --model_dir, not both")
+            if ckpt_path or model_dir:
+                defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
+                self._subcommand_parsers[subcommand].set_defaults(defaults)
+                reparse = True
+        precision = supported_precision(section.trainer.precision, section.trainer.accelerator)
+        if precision != section.trainer.precision:
+            argv = [*argv, f"--trainer.precision={precision}"]
+            reparse = True
+        if reparse:
             self.config = parser.parse_args(argv)
-        elif any(a.startswith("--print_config") for a in argv):
-            parser.parse_args(argv)
+
+    def _refuse_other_commands_options(self, subcommand: str, argv: list[str]) -> None:
+        """Another subcommand's option is ignored in a config file, but is a mistake on the command line."""
+        given = argv[argv.index(subcommand) + 1 :]
+        for arg in given:
+            key = arg[2:].split("=", 1)[0] if arg.startswith("--") else None
+            if key and key not in self._own_options[subcommand]:
+                owners = [name for name, own in self._own_options.items() if key in own]
+                if owners:
+                    names = ", ".join(owners[:-1]) + " and " * (len(owners) > 1) + owners[-1]
+                    raise UserError(f"--{key} is an option of imdb {names}, not of imdb {subcommand}")
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
-        trainer.precision = supported_precision(trainer.precision, trainer.accelerator)
         if self.subcommand not in (None, "fit"):  # only fit makes a run; the others write what they are asked
             trainer.logger = False
             self.save_config_callback = None
@@ -113,24 +152,32 @@ class IMDBCLI(LightningCLI):
             print(f"last checkpoint: {last[0]}")
 
 
+def _options_of(parser: LightningArgumentParser) -> set[str]:
+    """A subcommand's own top-level options, beyond the model, data and trainer groups."""
+    groups = ("model", "data", "trainer", "config", "print_config", "help", "seed_everything")
+    names = {o[2:] for o in parser._option_string_actions if o.startswith("--")}
+    return {name for name in names if "." not in name and name not in groups}
+
+
 def supported_precision(precision, accelerator) -> str | int | None:
-    """``bf16-mixed`` where the hardware computes in bf16, else full precision with a warning.
+    """``bf16-mixed`` where the hardware computes in bf16, else full precision with a note.
 
     CPUs without native bf16 (AVX512-BF16 or AMX) would emulate it, slower than fp32.
     """
-    if str(precision) != "bf16-mixed":
-        return precision
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if on_gpu and torch.cuda.is_available():
-        supported = torch.cuda.is_bf16_supported()
-    elif accelerator in ("cpu", "auto", "gpu", "cuda"):
-        supported = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    else:
-        return precision
-    if supported:
+    if str(precision) != "bf16-mixed" or has_bf16(accelerator) in (True, None):
         return precision
     print("imdb: this hardware has no native bf16; training in full precision (32-true)", file=sys.stderr)
     return "32-true"
+
+
+def has_bf16(accelerator) -> bool | None:
+    """Whether the device ``accelerator`` picks computes in bf16 natively; ``None`` for devices not known here."""
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu and torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    if accelerator in ("cpu", "auto", "gpu", "cuda"):
+        return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return None
 
 
 def main(args: list[str] | None = None) -> None:
@@ -143,7 +190,10 @@ def main(args: list[str] | None = None) -> None:
             seed_everything_default=42,
             save_config_kwargs={"overwrite": True},
             auto_configure_optimizers=False,
-            parser_kwargs={"description": "Fine-tune transformer encoders for text classification."},
+            parser_kwargs={
+                "description": "Fine-tune transformer encoders for text classification.",
+                "exit_on_error": False,  # mistakes become one line (imdb_cli/usage.py), not the whole usage
+            },
             args=args,
         )
     except (UserError, MisconfigurationException) as err:

