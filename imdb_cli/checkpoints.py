@@ -26,7 +26,9 @@ def read_checkpoint(ckpt_path: str, weights_only: bool = True) -> dict:
 def checkpoint_defaults(ckpt_path: str) -> dict:
     """The model and data settings saved in a checkpoint, as dotted parser keys."""
     checkpoint = read_checkpoint(ckpt_path)
-    model = checkpoint.get("hyper_parameters", {})
+    if not isinstance(checkpoint, dict) or not {"state_dict", "hyper_parameters"} <= checkpoint.keys():
+        raise UserError(f"{ckpt_path} is not a checkpoint written by imdb fit (it has no model weights and settings)")
+    model = checkpoint["hyper_parameters"]
     data = checkpoint.get("datamodule_hyper_parameters", {})
     defaults = {f"model.{k}": v for k, v in model.items() if k not in _NOT_FROM_CHECKPOINT}
     defaults |= {f"data.{k}": v for k, v in data.items() if k not in _NOT_FROM_CHECKPOINT}

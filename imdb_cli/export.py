@@ -105,6 +105,7 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
         raise UserError(f"--output_dir {output_dir} exists and is not an earlier export: choose another directory")
     checkpoint = read_checkpoint(ckpt_path, weights_only=weights_only is not False)
     model.build(pretrained=False)
+    model.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
     model.load_state_dict(checkpoint["state_dict"])
     model.eval()
     hp = datamodule.hparams
@@ -131,10 +132,12 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     tmp = staged_dir(out)
     try:
         model.encoder.save_pretrained(tmp, safe_serialization=True)
-        load_tokenizer(hp.tokenizer).save_pretrained(tmp)
+        tokenizer = load_tokenizer(hp.tokenizer)
+        tokenizer.save_pretrained(tmp)
         save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, tmp / HEAD_FILE)
         (tmp / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        (tmp / "README.md").write_text(model_card(meta, hp, test, out.name))
+        card = model_card(meta, hp, test, out.name, tokenizer.num_special_tokens_to_add())
+        (tmp / "README.md").write_text(card)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             out.rename(old)
@@ -147,17 +150,22 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     return out
 
 
-def model_card(meta: dict, data, test: dict | None, name: str) -> str:
-    """README.md of an export: what the model is, how it scored, how to use it."""
+def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: int = 2) -> str:
+    """README.md of an export: what the model is, how it scored, how to use it.
+
+    ``special_tokens`` is how many the tokenizer adds to a text ([CLS] and [SEP] for BERT).
+    The card says the encoder alone is what transformers' ``AutoModel`` loads: it claims no
+    ``pipeline_tag``, because ``pipeline("text-classification")`` would put a random head on it.
+    """
     base = meta["base_encoder"]
     on_hub = not base.startswith(("pkg://", "/", ".", "~")) and base.count("/") <= 1
-    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification"]
+    # No pipeline_tag: transformers' pipeline("text-classification") would put a random head on the encoder.
+    lines = ["---", "library_name: transformers"]
     lines += [f"base_model: {base}"] if on_hub else []
     lines += ["tags: [imdb-cli, text-classification]", "---", ""]
     lines += [f"# {name}", "", f"`{base}` fine-tuned for text classification by imdb-cli {meta['imdb_cli_version']}."]
-    keep = {"head": "beginning", "tail": "end", "head_tail": f"first {meta['head_tokens']} tokens and their end"}
     lines += [f"Labels: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
-    lines[-1] += f", special tokens included: longer texts keep their {keep[meta['truncation']]}."
+    lines[-1] += f", special tokens included: longer texts keep {_kept(meta, special_tokens)}."
     lines += ["", "## Test results", ""]
     if test is None:
         lines += ["Not tested: `imdb test --ckpt_path CKPT` before `imdb export` records its metrics here."]
@@ -177,6 +185,15 @@ def model_card(meta: dict, data, test: dict | None, name: str) -> str:
     lines += ["With transformers and torch alone:", "", "```python", PLAIN_USE.replace('"exported"', f'"{name}"')]
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _kept(meta: dict, special_tokens: int) -> str:
+    """Which tokens of a longer text the model reads, as ``truncation`` works out at this length."""
+    budget = meta["max_length"] - special_tokens
+    if meta["truncation"] == "tail":
+        return f"their last {budget} tokens"
+    head = budget if meta["truncation"] == "head" else min(meta["head_tokens"], budget)
+    return f"their first {budget} tokens" if head == budget else f"their first {head} and last {budget - head} tokens"
 
 
 def _describe(data: dict | None, split: str) -> str:

@@ -136,6 +136,25 @@ class SentimentClassifier(pl.LightningModule):
             limit = f"encoder {self.hparams.encoder} can read ({positions} tokens)"
             raise UserError(f"--data.max_length {max_length} is more than {limit}")
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Lightning calls this before it loads the weights: a checkpoint of another encoder or head
+        (``--model.encoder`` given beside ``--ckpt_path``) is one line, not a size-mismatch traceback."""
+        if "FSDP" not in type(self.trainer.strategy).__name__:  # FSDP's own view of the weights is sharded
+            self.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
+
+    def check_fits(self, state_dict: dict[str, torch.Tensor], trained_encoder: str | None) -> None:
+        """Refuse weights whose names or shapes differ from this model's."""
+        own = self.state_dict()
+        for name, tensor in own.items():
+            theirs = state_dict.get(name)
+            if theirs is None or theirs.shape != tensor.shape:
+                found = "missing" if theirs is None else f"of shape {tuple(theirs.shape)}"
+                raise UserError(
+                    f"the checkpoint does not fit encoder {self.hparams.encoder} with {self.num_labels} labels "
+                    f"({name} is {found}, not {tuple(tensor.shape)}): it was trained with encoder {trained_encoder}; "
+                    "leave --model.encoder out to use it"
+                )
+
     def get_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutputs:
         """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

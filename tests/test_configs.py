@@ -94,7 +94,9 @@ def checkpoint(tmp_path) -> str:
     import torch
 
     path = tmp_path / "model.ckpt"
-    torch.save({"hyper_parameters": {"encoder": "some/encoder"}, "datamodule_hyper_parameters": {}}, path)
+    torch.save(
+        {"state_dict": {}, "hyper_parameters": {"encoder": "some/encoder"}, "datamodule_hyper_parameters": {}}, path
+    )
     return str(path)
 
 

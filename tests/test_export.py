@@ -59,6 +59,17 @@ def test_the_model_card_holds_the_test_metrics(exported):
     assert f"| test_acc | {report['metrics']['test_acc']:.4f} |" in card
     assert f"On {report['samples']} test texts" in card
     assert "imdb predict --model_dir exported" in card
+    assert "longer texts keep their first 22 tokens." in card  # 24 tokens with [CLS] and [SEP]: head_tokens 128 is moot
+    assert "pipeline_tag" not in card  # pipeline("text-classification") would load a random head
+
+
+def test_the_model_card_says_which_tokens_a_long_text_keeps():
+    from imdb_cli.export import _kept
+
+    meta = {"max_length": 512, "truncation": "head_tail", "head_tokens": 128}
+    assert _kept(meta, 2) == "their first 128 and last 382 tokens"
+    assert _kept({**meta, "head_tokens": 600}, 2) == "their first 510 tokens"
+    assert _kept({**meta, "truncation": "tail"}, 2) == "their last 510 tokens"
 
 
 def test_the_readme_snippet_loads_the_export_with_plain_transformers(exported):

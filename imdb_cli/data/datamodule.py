@@ -128,6 +128,12 @@ class IMDBDataModule(pl.LightningDataModule):
             else:
                 split = "train" if self.hparams.train_file else "val" if self.hparams.val_file else "test"
                 self._label_names = label_names_of(self._table(split).labels)
+                if len(self._label_names) < 2:
+                    raise UserError(
+                        f"the {split} data has one label ({self._label_names[0]!r}): a classifier needs two or more"
+                    )
+        if len(self._label_names) < 2:
+            raise UserError(f"--data.label_names {self._label_names}: a classifier needs two or more labels")
         return self._label_names
 
     def prepare_data(self) -> None:
