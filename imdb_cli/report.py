@@ -133,11 +133,12 @@ class TestReport(Callback):
 
 
 def _data_settings(datamodule) -> dict | None:
-    """What was tested on: the test data and its subset and truncation."""
+    """What was tested on: the test table or the aclImdb source (never both), its subset and truncation."""
     hparams = getattr(datamodule, "hparams", None)
     if not hparams:
         return None
-    keys = ("source", "test_file", "max_test_samples", "max_length", "truncation", "head_tokens")
+    where = ("test_file",) if getattr(datamodule, "uses_tables", False) else ("source",)
+    keys = (*where, "max_test_samples", "max_length", "truncation", "head_tokens")
     return {key: hparams.get(key) for key in keys}
 
 

@@ -55,3 +55,13 @@ def test_report_counts_every_prediction_and_draws_every_figure(tmp_path, labels)
     assert sorted(events.Tags()["images"]) == sorted(f"test/{name}" for name in FIGURES)
     assert events.Scalars("test_acc")[0].value == 0.75
     assert events.Images("test/roc_curve")[0].step == 7
+
+
+def test_the_report_names_the_test_table_not_the_default_source():
+    from imdb_cli.report import _data_settings
+
+    hparams = {"source": "https://ai.stanford.edu/aclImdb_v1.tar.gz", "test_file": "test.csv", "max_length": 64}
+    table = _data_settings(SimpleNamespace(hparams=hparams, uses_tables=True))
+    assert table["test_file"] == "test.csv" and "source" not in table
+    archive = _data_settings(SimpleNamespace(hparams={**hparams, "test_file": None}, uses_tables=False))
+    assert archive["source"].endswith("aclImdb_v1.tar.gz") and "test_file" not in archive

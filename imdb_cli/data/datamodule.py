@@ -43,8 +43,9 @@ class IMDBDataModule(pl.LightningDataModule):
         val_file: validation table; without it ``val_fraction`` of the training data is held out.
         test_file: test table.
         predict_file: UTF-8 text, one input per line (blank lines skipped); ``-`` reads stdin.
-        invalid_utf8: invalid UTF-8 in the predict file: ``error`` stops and names the line,
-            ``replace`` predicts the line with U+FFFD in place of the bad bytes.
+        invalid_utf8: invalid UTF-8 in any input (tables, aclImdb reviews, the predict file):
+            ``error`` stops and names the file and line, ``replace`` reads U+FFFD in place of the
+            bad bytes.
         text_column: column of the tables holding the text.
         label_column: column of the tables holding the label.
         label_names: class names in label-id order; by default fixed by aclImdb
@@ -270,8 +271,8 @@ class IMDBDataModule(pl.LightningDataModule):
         if self.uses_tables:
             if table is None:
                 raise UserError(f"no {split} data: pass --data.{split}_file")
-            return read_table(Path(table).expanduser(), hp.text_column, hp.label_column)
-        return read_aclimdb(self._source_path(), "test" if split == "test" else "train")
+            return read_table(Path(table).expanduser(), hp.text_column, hp.label_column, hp.invalid_utf8)
+        return read_aclimdb(self._source_path(), "test" if split == "test" else "train", hp.invalid_utf8)
 
     def _source_path(self) -> Path:
         """The local aclImdb archive or directory, downloading it if ``prepare_data`` has not."""

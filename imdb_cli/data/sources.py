@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import re
 import sys
@@ -21,6 +22,8 @@ from imdb_cli.errors import UserError
 
 ACLIMDB_LABELS = {"neg": "negative", "pos": "positive"}
 """aclImdb folder names and the label names the tool reports for them."""
+
+NEWLINE = b"\n"
 
 _ACLIMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+)_\d+\.txt$")
 
@@ -44,16 +47,16 @@ def clean_review(text: str) -> str:
     return text.replace("<br />", " ").strip()
 
 
-def read_aclimdb(path: Path, split: str) -> LabeledTexts:
+def read_aclimdb(path: Path, split: str, invalid_utf8: str = "error") -> LabeledTexts:
     """Read one split (``train`` or ``test``) of aclImdb from a directory or a ``.tar.gz`` archive.
 
     Reviews come ordered by label (negative first) and then by review id, whatever the order of
     files on disk or in the archive, so that seeded splits are the same everywhere.
     """
     if path.is_dir():
-        found = _read_aclimdb_dir(path, split)
+        found = _read_aclimdb_dir(path, split, invalid_utf8)
     elif path.is_file():
-        found = _read_aclimdb_archive(path, split)
+        found = _read_aclimdb_archive(path, split, invalid_utf8)
     else:
         raise UserError(f"data source {path} does not exist")
     missing = [name for name in ACLIMDB_LABELS if not any(key[0] == name for key in found)]
@@ -66,18 +69,18 @@ def read_aclimdb(path: Path, split: str) -> LabeledTexts:
     return data
 
 
-def _read_aclimdb_dir(path: Path, split: str) -> dict[tuple[str, int], str]:
+def _read_aclimdb_dir(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], str]:
     root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
     found = {}
     for folder in ACLIMDB_LABELS:
         for file in (root / split / folder).glob("*.txt"):
             match = _ACLIMDB_MEMBER.search(file.as_posix())
             if match:
-                found[folder, int(match[3])] = clean_review(_decode(file.read_bytes(), file))
+                found[folder, int(match[3])] = clean_review(_decode(file.read_bytes(), file, invalid_utf8))
     return found
 
 
-def _read_aclimdb_archive(path: Path, split: str) -> dict[tuple[str, int], str]:
+def _read_aclimdb_archive(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], str]:
     """Stream the archive: reviews are read straight from it, nothing is extracted to disk.
 
     A gzip archive is read to its very end, where gzip keeps its length and checksum: tarfile
@@ -94,7 +97,8 @@ def _read_aclimdb_archive(path: Path, split: str) -> dict[tuple[str, int], str]:
                     match = _ACLIMDB_MEMBER.search(member.name)
                     if member.isfile() and match and match[1] == split:
                         data = archive.extractfile(member).read()
-                        found[match[2], int(match[3])] = clean_review(_decode(data, f"{path}:{member.name}"))
+                        text = _decode(data, f"{path}:{member.name}", invalid_utf8)
+                        found[match[2], int(match[3])] = clean_review(text)
             while stream.read(1 << 20):
                 pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
@@ -109,21 +113,29 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise UserError(f"archive {archive} has an unsafe member {member.name!r}; refusing to read it")
 
 
-def _decode(data: bytes, where) -> str:
+def _decode(data: bytes, where, invalid_utf8: str = "error", lines: bool = False) -> str:
+    """UTF-8 text; invalid bytes stop with where they are (the line too, for a file of ``lines``),
+    or become U+FFFD with ``replace``."""
+    if invalid_utf8 == "replace":
+        return data.decode("utf-8", errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
+        if lines:
+            where = f"{where}:{data.count(NEWLINE, 0, err.start) + 1}"
         raise UserError(
             f"{where} is not valid UTF-8 ({err.reason} at byte {err.start}); "
             "--data.invalid_utf8 replace substitutes U+FFFD for such bytes"
         ) from None
 
 
-def read_table(path: Path, text_column: str, label_column: str) -> LabeledTexts:
+def read_table(path: Path, text_column: str, label_column: str, invalid_utf8: str = "error") -> LabeledTexts:
     """Read a CSV (``.csv``, ``.tsv``) or JSON Lines (``.jsonl``, ``.json``) file of texts and labels."""
     if not path.is_file():
         raise UserError(f"data file {path} does not exist")
-    rows = _read_json_lines(path) if path.suffix in (".jsonl", ".json", ".ndjson") else _read_csv(path)
+    content = _decode(path.read_bytes(), path, invalid_utf8, lines=True).removeprefix("\ufeff")
+    json_lines = path.suffix in (".jsonl", ".json", ".ndjson")
+    rows = _read_json_lines(path, content) if json_lines else _read_csv(path, content)
     data = LabeledTexts()
     for line, row in rows:
         for column in (text_column, label_column):
@@ -141,27 +153,25 @@ def read_table(path: Path, text_column: str, label_column: str) -> LabeledTexts:
     return data
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-        try:
-            for row in reader:
-                yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
+def _read_csv(path: Path, content: str) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as err:
+        raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
 
 
-def _read_json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8-sig") as f:
-        try:
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    row = json.loads(line)
-                    if not isinstance(row, dict):
-                        raise ValueError("each line must be a JSON object")
-                    yield number, row
-        except (ValueError, UnicodeDecodeError) as err:
-            raise UserError(f"{path}:{number}: cannot read JSON Lines ({err})") from None
+def _read_json_lines(path: Path, content: str) -> Iterator[tuple[int, dict]]:
+    for number, line in enumerate(content.splitlines(), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                raise UserError(f"{path}:{number}: cannot read JSON Lines ({err})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{number}: cannot read JSON Lines (each line must be a JSON object)")
+            yield number, row
 
 
 def label_names_of(labels: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
 import io
+import json
 import tarfile
 
 import pytest
@@ -83,6 +84,22 @@ def test_table_errors_name_file_and_line(tmp_path):
     lines.write_text('{"text": "fine", "label": 1}\nnot json\n')
     with pytest.raises(UserError, match=r"bad.jsonl:2: cannot read JSON Lines"):
         read_table(lines, "text", "label")
+
+
+@pytest.mark.parametrize("name", ["latin1.csv", "latin1.jsonl"])
+def test_a_table_not_in_utf8_names_its_line_or_is_read_with_replacements(tmp_path, name):
+    path = tmp_path / name
+    rows = [("text", "label"), ("fine film", "pos"), ("caf\xe9 society", "neg")]
+    if name.endswith(".csv"):
+        path.write_bytes("\n".join(",".join(row) for row in rows).encode("latin-1") + b"\n")
+        line = 3
+    else:
+        path.write_bytes("\n".join(json.dumps(dict(zip(*[rows[0], row], strict=True))) for row in rows[1:]).encode())
+        path.write_bytes(path.read_bytes().replace(b"\\u00e9", b"\xe9"))
+        line = 2
+    with pytest.raises(UserError, match=rf"{name}:{line} is not valid UTF-8 .* --data.invalid_utf8 replace"):
+        read_table(path, "text", "label")
+    assert read_table(path, "text", "label", "replace").texts == ["fine film", "caf\ufffd society"]
 
 
 def test_label_names_sort_numbers_as_numbers():
