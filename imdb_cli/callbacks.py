@@ -59,6 +59,10 @@ class LastCheckpoint(callbacks.ModelCheckpoint):
         if not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.fast_dev_run:  # Lightning's saves here even in a fast_dev_run, into ./checkpoints
+            super().on_train_end(trainer, pl_module)
+
 
 class EarlyStopping(_AfterValidation, callbacks.EarlyStopping):
     """Lightning's ``EarlyStopping``, which checks its metric only once validation has run: a fit

@@ -15,11 +15,12 @@ from argparse import ArgumentError
 from pathlib import Path
 
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from imdb_cli.checkpoints import checkpoint_defaults
+from imdb_cli.console import quiet
 from imdb_cli.data.datamodule import IMDBDataModule
 from imdb_cli.errors import UserError
 from imdb_cli.export import exported_defaults
@@ -134,6 +135,9 @@ class IMDBCLI(LightningCLI):
         """Say which checkpoint holds the result: the best by validation, else the last one."""
         if not self.trainer.is_global_zero:
             return
+        if self.trainer.fast_dev_run:
+            print("imdb: fast_dev_run saves no checkpoint", file=sys.stderr)
+            return
         saved = [cb for cb in self.trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)]
         best = [cb for cb in saved if cb.monitor and cb.best_model_path and Path(cb.best_model_path).is_file()]
         last = [cb.last_model_path for cb in saved if cb.last_model_path and Path(cb.last_model_path).is_file()]
@@ -143,7 +147,7 @@ class IMDBCLI(LightningCLI):
             metric = f" ({callback.monitor}={score:.4f})" if score is not None else ""
             print(f"best checkpoint: {callback.best_model_path}{metric}")
             return
-        if any(cb.monitor for cb in saved) or any(isinstance(cb, EarlyStopping) for cb in self.trainer.callbacks):
+        if any(not getattr(cb, "validated", True) for cb in self.trainer.callbacks):
             print(
                 "imdb: no validation ran in this fit: no best checkpoint was chosen and early stopping did not act",
                 file=sys.stderr,
@@ -182,6 +186,7 @@ def has_bf16(accelerator) -> bool | None:
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``imdb`` console script."""
+    quiet()
     try:
         IMDBCLI(
             SentimentClassifier,

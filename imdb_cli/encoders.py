@@ -48,6 +48,13 @@ def _not_found(name: str, err: Exception) -> UserError:
     )
 
 
+def _no_weight_bars() -> None:
+    """transformers draws a bar for loading weights that take well under a second."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
 def load_tokenizer(name: str):
     """The fast tokenizer that belongs to encoder ``name``."""
     from transformers import AutoTokenizer
@@ -79,6 +86,7 @@ def load_encoder(name: str, pretrained: bool = True, attention_dropout: float | 
     """
     from transformers import AutoModel
 
+    _no_weight_bars()
     config = load_config(name)
     if attention_dropout is not None:
         for key in ATTENTION_DROPOUT_KEYS:

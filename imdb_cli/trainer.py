@@ -15,8 +15,11 @@ from imdb_cli.report import TestReport, report_dir
 
 
 class Trainer(pl.Trainer):
-    """``predict`` writes records to a file instead of returning them, ``test`` writes a report,
-    and ``export`` turns a checkpoint into a directory that needs neither Lightning nor this tool."""
+    """Lightning's Trainer (the settings below), with imdb's predict, test and export.
+
+    ``predict`` writes records to a file instead of returning them, ``test`` writes a report,
+    and ``export`` turns a checkpoint into a directory that needs neither Lightning nor this tool.
+    """
 
     def predict(
         self,
@@ -28,7 +31,9 @@ class Trainer(pl.Trainer):
         weights_only: bool | None = None,
         output: str | None = None,
     ):
-        """Predict ``data.predict_file`` and write one record per non-blank input line, in input order.
+        """Predict the label of every non-blank line of a file, in input order.
+
+        Writes one record per non-blank line of ``data.predict_file``.
 
         Args:
             model: the model (given by the CLI).
@@ -61,8 +66,10 @@ class Trainer(pl.Trainer):
         weights_only: bool | None = None,
         report_dir: str | None = None,
     ):
-        """Test, then write ``test_metrics.json`` and the confusion matrix, ROC and precision-recall
-        curves (PNG, and images in TensorBoard).
+        """Test a checkpoint or an export, and write a report of its metrics and plots.
+
+        The report: ``test_metrics.json`` and the confusion matrix, ROC and precision-recall
+        curves (PNG, and TensorBoard events).
 
         Args:
             model: the model (given by the CLI).
@@ -94,9 +101,11 @@ class Trainer(pl.Trainer):
         output_dir: str,
         weights_only: bool | None = None,
     ) -> None:
-        """Write the classifier of a checkpoint as a directory of safetensors weights, encoder config,
-        tokenizer, label names, maximum length and truncation, and a model card with the test
-        metrics that ``imdb test`` recorded for the checkpoint. ``imdb predict --model_dir DIR``
+        """Write a checkpoint's classifier as a directory that plain transformers can read.
+
+        The directory holds safetensors weights, the encoder config, the tokenizer, label names,
+        maximum length and truncation, and a model card with the test metrics that ``imdb test``
+        recorded for the checkpoint. ``imdb predict --model_dir DIR``
         reads it, and so does plain transformers + torch (README, Export).
 
         Args:

@@ -55,3 +55,10 @@ def test_a_validation_share_too_small_for_one_text_is_one_line(tmp_path, tiny_en
         "imdb: error: --data.val_fraction 0.0001 of 24 training texts holds out no text: raise it, "
         "or pass 0 to train on all of them without validation"
     )
+
+
+def test_fast_dev_run_names_no_checkpoint_and_writes_none(tmp_path, tiny_encoder, imdb_archive):
+    result = fit(tmp_path, tiny_encoder, imdb_archive, "--trainer.fast_dev_run", "true")
+    assert "checkpoint:" not in result.stdout
+    assert "imdb: fast_dev_run saves no checkpoint" in result.stderr
+    assert not list(tmp_path.rglob("*.ckpt"))
