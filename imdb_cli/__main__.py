@@ -1,6 +1,23 @@
-"""``python -m imdb_cli`` runs the same command line as ``imdb``."""
+"""The ``imdb`` console script, and ``python -m imdb_cli``.
 
-from imdb_cli.cli import main
+torch, Lightning and transformers create millions of long-lived objects as they are imported;
+with the garbage collector paused meanwhile, and those objects frozen out of its later scans,
+``imdb --help`` started 0.3 to 1 s sooner on a 2-core CPU (README, Speed).
+"""
+
+import gc
+
+
+def main() -> None:
+    """Import the command line with the collector paused, then run it."""
+    gc.disable()
+    try:
+        from imdb_cli.cli import main as run
+    finally:
+        gc.freeze()
+        gc.enable()
+    run(fast_exit=True)
+
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,8 @@ name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import sys
 import typing
 from argparse import ArgumentError
@@ -56,10 +58,27 @@ class IMDBCLI(LightningCLI):
             "trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=lambda root: root or "."
         )
 
+    def __init__(self, *args, fast_exit: bool = False, **kwargs) -> None:
+        given = kwargs.get("args")  # LightningCLI's own `args`, given by keyword
+        self._argv = list(sys.argv[1:] if given is None else given)
+        self._fast_exit = fast_exit
+        super().__init__(*args, **kwargs)
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
+        """Only the subcommand being run gets its full parser: each one introspects the trainer, model
+        and data signatures, and ``imdb --help`` lists subcommands by their descriptions alone."""
+        if subcommand != next((a for a in self._argv if a in self.subcommands()), None):
+            self._subcommand_method_arguments[subcommand] = []
+            return self.init_parser(**kwargs)
+        return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
-        parsers = getattr(self, "_subcommand_parsers", {})
-        for name, subparser in parsers.items():
+        self._own_options = {name: self._options_of(name) for name in self.subcommands()}
+        every = set().union(*self._own_options.values())
+        for name, subparser in getattr(self, "_subcommand_parsers", {}).items():
+            if not self._subcommand_method_arguments[name]:
+                continue  # not being run
             # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
             subparser.set_defaults(weights_only=True)
             if name != "export":
@@ -70,21 +89,33 @@ class IMDBCLI(LightningCLI):
                     help="A directory written by `imdb export`: its encoder, head, tokenizer, label names "
                     "and truncation, in place of --ckpt_path",
                 )
-        self._own_options = {name: _options_of(parser) for name, parser in parsers.items()}
-        every = set().union(*self._own_options.values())
-        for name, subparser in parsers.items():
             # The config one subcommand saves or prints works with every other: their options are ignored.
             for key in sorted(every - self._own_options[name]):
                 subparser.add_argument(f"--{key}", type=typing.Any, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
+    def _options_of(self, subcommand: str) -> set[str]:
+        """A subcommand's own options beyond the model, data and trainer: its trainer method's arguments."""
+        skip = {"self", *self.subcommands()[subcommand]}
+        own = set(inspect.signature(getattr(self.trainer_class, subcommand)).parameters) - skip
+        return own | ({"model_dir"} if subcommand != "export" else set())
+
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            self._parse(parser, argv)
-        except ArgumentError as err:
-            parsers = getattr(self, "_subcommand_parsers", {})
-            subcommand = next((a for a in argv if a in parsers), None)
-            raise UserError(one_line(str(err), parsers.get(subcommand, parser), subcommand, argv)) from None
+            try:
+                self._parse(parser, argv)
+            except ArgumentError as err:
+                parsers = getattr(self, "_subcommand_parsers", {})
+                subcommand = next((a for a in argv if a in parsers), None)
+                raise UserError(one_line(str(err), parsers.get(subcommand, parser), subcommand, argv)) from None
+        except SystemExit as done:  # --help, --print_config
+            if self._fast_exit:
+                leave(done.code)
+            raise
+        except UserError as err:
+            if self._fast_exit:
+                leave(fail(err))
+            raise
 
     def _parse(self, parser: LightningArgumentParser, argv: list[str]) -> None:
         """Parse twice where needed: the checkpoint's or export's settings become defaults, and the
@@ -156,13 +187,6 @@ class IMDBCLI(LightningCLI):
             print(f"last checkpoint: {last[0]}")
 
 
-def _options_of(parser: LightningArgumentParser) -> set[str]:
-    """A subcommand's own top-level options, beyond the model, data and trainer groups."""
-    groups = ("model", "data", "trainer", "config", "print_config", "help", "seed_everything")
-    names = {o[2:] for o in parser._option_string_actions if o.startswith("--")}
-    return {name for name in names if "." not in name and name not in groups}
-
-
 def supported_precision(precision, accelerator) -> str | int | None:
     """``bf16-mixed`` where the hardware computes in bf16, else full precision with a note.
 
@@ -184,8 +208,13 @@ def has_bf16(accelerator) -> bool | None:
     return None
 
 
-def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``imdb`` console script."""
+def main(args: list[str] | None = None, fast_exit: bool = False) -> None:
+    """Run the ``imdb`` command line on ``args`` (by default ``sys.argv``).
+
+    With ``fast_exit`` (the console script), a command that ends while its arguments are parsed
+    (``--help``, ``--print_config``, a mistake) leaves with ``os._exit``: nothing has started, and
+    the interpreter's teardown of torch, Lightning and transformers alone took over a second.
+    """
     quiet()
     try:
         IMDBCLI(
@@ -200,10 +229,25 @@ def main(args: list[str] | None = None) -> None:
                 "exit_on_error": False,  # mistakes become one line (imdb_cli/usage.py), not the whole usage
             },
             args=args,
+            fast_exit=fast_exit,
         )
     except (UserError, MisconfigurationException) as err:
-        print(f"imdb: error: {str(err).splitlines()[0]}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(fail(err))
     except KeyboardInterrupt:
         print("imdb: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def fail(err: Exception) -> int:
+    """Print a mistake as one line on stderr; the exit status of every mistake, 1."""
+    print(f"imdb: error: {str(err).splitlines()[0]}", file=sys.stderr)
+    return 1
+
+
+def leave(code: int | str | None) -> typing.NoReturn:
+    """Exit at once, flushing what was printed, without the interpreter's teardown."""
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
