@@ -74,6 +74,8 @@ class IMDBCLI(LightningCLI):
 
     def setup_parser(self, add_subcommands: bool, main_kwargs: dict, subparser_kwargs: dict) -> None:
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if not add_subcommands:
+            return
         self._own_options = {name: self._options_of(name) for name in self.subcommands()}
         every = set().union(*self._own_options.values())
         for name, subparser in getattr(self, "_subcommand_parsers", {}).items():

@@ -45,12 +45,19 @@ def test_the_export_is_self_contained(exported):
 
 
 def test_predictions_from_the_export_equal_those_from_the_checkpoint(exported):
-    imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "reviews.txt", "--output", "ckpt.jsonl", cwd=exported)
-    imdb("predict", "--model_dir", "exported", "--data.predict_file", "reviews.txt", "--output", "dir.jsonl",
+    """In full precision: in bf16 the export's default batch size (16, the checkpoint's is 4) pads
+    batches differently, which moved one probability of 30 by 1.2e-4 for one random tiny encoder."""
+    fp32 = ("--trainer.precision", "32-true")
+    imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "reviews.txt", "--output", "ckpt.jsonl", *fp32,
          cwd=exported)  # fmt: skip
-    from_ckpt, from_dir = (exported / "ckpt.jsonl").read_text(), (exported / "dir.jsonl").read_text()
-    assert len(from_ckpt.splitlines()) == 30
-    assert from_dir == from_ckpt
+    imdb("predict", "--model_dir", "exported", "--data.predict_file", "reviews.txt", "--output", "dir.jsonl", *fp32,
+         cwd=exported)  # fmt: skip
+    from_ckpt, from_dir = ([json.loads(line) for line in (exported / name).read_text().splitlines()]
+                           for name in ("ckpt.jsonl", "dir.jsonl"))  # fmt: skip
+    assert len(from_ckpt) == 30
+    assert [(r["line"], r["label"]) for r in from_dir] == [(r["line"], r["label"]) for r in from_ckpt]
+    for ours, theirs in zip(from_dir, from_ckpt, strict=True):
+        assert ours["probs"] == pytest.approx(theirs["probs"], abs=2e-6)
 
 
 def test_the_model_card_holds_the_test_metrics(exported):
