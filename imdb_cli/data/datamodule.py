@@ -173,7 +173,9 @@ class IMDBDataModule(pl.LightningDataModule):
 
     def _splits(self, stage: str) -> tuple[str, ...]:
         if stage == "validate" and not self.validates:
-            raise UserError("nothing to validate: --data.val_fraction is 0 and there is no --data.val_file")
+            raise UserError(
+                "nothing to validate: no --data.val_file, and --data.val_fraction or --trainer.limit_val_batches is 0"
+            )
         return tuple(split for split in SPLITS_OF_STAGE[stage] if split != "val" or self.validates)
 
     def _encoder(self) -> Encoder:
@@ -344,8 +346,10 @@ class IMDBDataModule(pl.LightningDataModule):
 
     @property
     def validates(self) -> bool:
-        """Whether there is validation data: a ``val_file``, or a share held out of the training data."""
-        return bool(self.hparams.val_file or self.hparams.val_fraction)
+        """Whether there is validation data (a ``val_file``, or a share held out of the training
+        data) and the trainer reads it: with ``--trainer.limit_val_batches 0`` it is not tokenized."""
+        off = self.trainer is not None and self.trainer.limit_val_batches == 0
+        return bool(self.hparams.val_file or self.hparams.val_fraction) and not off
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val") if self.validates else []
