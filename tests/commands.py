@@ -19,3 +19,14 @@ def imdb(*args: str, cwd: Path, stdin: str | None = None, check: bool = True) ->
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def fit(workdir: Path, encoder: Path, archive: Path, *extra, check: bool = True) -> subprocess.CompletedProcess:
+    """`imdb fit` with the shipped MiniLM config on a tiny encoder and aclImdb: batches of 4 texts of
+    at most 32 tokens, into ``runs/lightning_logs/run``."""
+    return imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", encoder, "--data.source", archive,
+        "--data.max_length", 32, "--data.batch_size", 4, "--trainer.default_root_dir", "runs",
+        "--trainer.logger.init_args.version", "run", *extra,
+        cwd=workdir, check=check,
+    )  # fmt: skip

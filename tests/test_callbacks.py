@@ -5,18 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.commands import CONFIGS, imdb
+from tests.commands import fit
 
 NO_VALIDATION = "imdb: no validation ran in this fit"
-
-
-def fit(workdir, encoder, archive, *extra: str, check: bool = True):
-    return imdb(
-        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", encoder, "--data.source", archive,
-        "--data.max_length", 32, "--data.batch_size", 4, "--trainer.default_root_dir", "runs",
-        "--trainer.logger.init_args.version", "run", *extra,
-        cwd=workdir, check=check,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from imdb_cli.schedules import WarmupDecay, build_scheduler
-from tests.commands import CONFIGS, imdb
+from tests.commands import fit
 
 
 def optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
@@ -50,15 +50,6 @@ def test_plateau_steps_per_epoch_on_val_loss():
     plateau = partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=0)
     config = build_scheduler(plateau, optimizer(), 40)
     assert (config["interval"], config["monitor"]) == ("epoch", "val_loss")
-
-
-def fit(workdir, encoder, archive, *extra: str, check: bool = True):
-    return imdb(
-        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", encoder, "--data.source", archive,
-        "--data.max_length", 32, "--data.batch_size", 4, "--trainer.default_root_dir", "runs",
-        "--trainer.logger.init_args.version", "run", *extra,
-        cwd=workdir, check=check,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
