@@ -197,6 +197,18 @@ class SentimentClassifier(pl.LightningModule):
         logits = self(batch["input_ids"], batch["attention_mask"])
         return {"index": batch["index"], "line": batch["line"], "probs": logits.float().softmax(-1)}
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip as configured (``gradient_clip_val: 1.0`` in the shared trainer config). Lightning clips
+        by norm with ``torch.nn.utils``, which FSDP's sharded gradients do not allow (it refuses): under
+        FSDP the wrapped root module clips its own, over all shards."""
+        from pytorch_lightning.strategies import FSDPStrategy
+
+        fsdp = isinstance(self.trainer.strategy, FSDPStrategy)
+        if fsdp and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameters())
         if self.scheduler is None:

@@ -55,6 +55,11 @@ def test_distilbert_shows_the_reference_recipe(capsys):
     assert step_checkpoints[0]["class_path"] == "imdb_cli.callbacks.LastCheckpoint"  # crash safety
     assert config["model"]["scheduler"]["class_path"].endswith("OneCycleLR")
     assert config["model"]["optimizer"]["class_path"] == "torch.optim.Adam"
+    assert config["trainer"]["gradient_clip_val"] == 1.0
+    notebook = print_config(
+        capsys, "--config", str(CONFIGS / "distilbert.yaml"), "--trainer", str(CONFIGS / "trainer" / "notebook.yaml")
+    )
+    assert notebook["trainer"]["gradient_clip_val"] is None and len(notebook["trainer"]["callbacks"]) == 5
     assert (config["data"]["batch_size"], config["data"]["max_length"], config["trainer"]["max_epochs"]) == (16, 512, 1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -120,7 +121,18 @@ def test_fsdp_config_shards_the_classifier_layer_by_layer(tiny_encoder, tmp_path
         assert sum(isinstance(unit, BertLayer) for unit in units) == model.encoder.config.num_hidden_layers
         optimizer = torch.optim.Adam(sharded.parameters())
         ids = torch.randint(5, 40, (4, 12))
-        sharded(ids, torch.ones_like(ids)).sum().backward()  # frozen pooler beside trained weights
+        (100 * sharded(ids, torch.ones_like(ids))).sum().backward()  # frozen pooler beside trained weights
+
+        # gradient_clip_val 1.0 of the shared config, which Lightning's own clipping refuses under FSDP
+        def grad_norm() -> float:
+            grads = [p.grad for p in sharded.parameters() if p.grad is not None]
+            return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+
+        model._trainer = SimpleNamespace(strategy=FSDPStrategy.__new__(FSDPStrategy))
+        model._trainer.strategy.model = sharded
+        assert grad_norm() > 1.0
+        model.configure_gradient_clipping(optimizer, 1.0, "norm")
+        assert grad_norm() <= 1.0 + 1e-5
         optimizer.step()
     finally:
         torch.distributed.destroy_process_group()
