@@ -6,6 +6,7 @@ with the garbage collector paused meanwhile, and those objects frozen out of its
 """
 
 import gc
+import sys
 
 
 def main() -> None:
@@ -20,4 +21,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[0] = "imdb"  # the name usage lines show; Lightning relaunches DDP ranks with `-m imdb_cli`
     main()
