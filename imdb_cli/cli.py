@@ -64,10 +64,15 @@ class IMDBCLI(LightningCLI):
         self._fast_exit = fast_exit
         super().__init__(*args, **kwargs)
 
+    @property
+    def _requested(self) -> str | None:
+        """The subcommand named on the command line, before any parsing."""
+        return next((a for a in self._argv if a in self.subcommands()), None)
+
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
         """Only the subcommand being run gets its full parser: each one introspects the trainer, model
         and data signatures, and ``imdb --help`` lists subcommands by their descriptions alone."""
-        if subcommand != next((a for a in self._argv if a in self.subcommands()), None):
+        if subcommand != self._requested:
             self._subcommand_method_arguments[subcommand] = []
             return self.init_parser(**kwargs)
         return super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -102,14 +107,14 @@ class IMDBCLI(LightningCLI):
         return own | ({"model_dir"} if subcommand != "export" else set())
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = self._argv  # the same `args` LightningCLI passes here
         try:
             try:
                 self._parse(parser, argv)
             except ArgumentError as err:
-                parsers = getattr(self, "_subcommand_parsers", {})
-                subcommand = next((a for a in argv if a in parsers), None)
-                raise UserError(one_line(str(err), parsers.get(subcommand, parser), subcommand, argv)) from None
+                subcommand = self._requested if hasattr(self, "_subcommand_parsers") else None
+                subparser = self._subcommand_parsers[subcommand] if subcommand else parser
+                raise UserError(one_line(str(err), subparser, subcommand, argv)) from None
         except SystemExit as done:  # --help, --print_config
             if self._fast_exit:
                 leave(done.code)

@@ -85,13 +85,13 @@ class Trainer(pl.Trainer):
         directory = Path(report_dir) if report_dir else _default_report_dir(model, ckpt_path)
         if directory is None:
             print("imdb: no test report without a checkpoint or an export: pass --report_dir DIR", file=sys.stderr)
-            return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only=weights_only)
-        report = TestReport(directory, str(ckpt_path) if ckpt_path else None)
-        self.callbacks.append(report)
+        report = [TestReport(directory, str(ckpt_path) if ckpt_path else None)] if directory else []
+        self.callbacks.extend(report)
         try:
             return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only=weights_only)
         finally:
-            self.callbacks.remove(report)
+            for callback in report:
+                self.callbacks.remove(callback)
 
     def export(
         self,

@@ -123,18 +123,16 @@ class IMDBDataModule(pl.LightningDataModule):
     @property
     def label_names(self) -> list[str]:
         """Class names in label-id order (the model's head is sized from these)."""
+        where = f"--data.label_names {self._label_names}"
         if self._label_names is None:
             if not self.uses_tables:
                 self._label_names = list(ACLIMDB_LABELS.values())
             else:
                 split = "train" if self.hparams.train_file else "val" if self.hparams.val_file else "test"
                 self._label_names = label_names_of(self._table(split).labels)
-                if len(self._label_names) < 2:
-                    raise UserError(
-                        f"the {split} data has one label ({self._label_names[0]!r}): a classifier needs two or more"
-                    )
+                where = f"the {split} data has one label ({self._label_names[0]!r})"
         if len(self._label_names) < 2:
-            raise UserError(f"--data.label_names {self._label_names}: a classifier needs two or more labels")
+            raise UserError(f"{where}: a classifier needs two or more labels")
         return self._label_names
 
     def prepare_data(self) -> None:
