@@ -11,6 +11,7 @@ import types
 import typing
 
 NoneType = type(None)
+_OPERATORS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<", "eq": "=", "ne": "≠"}
 
 
 def one_line(message: str, parser, subcommand: str | None, argv: list[str]) -> str:
@@ -59,9 +60,11 @@ def describe(typehint) -> str:
     simple = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     if typehint in simple:
         return simple[typehint]
-    doc = str(typehint.__doc__ or "")
-    if " restricted to be " in doc:  # jsonargparse's PositiveInt and the like
-        return doc.replace("int restricted to be ", "an integer ").replace("float restricted to be ", "a number ")
+    if restrictions := getattr(typehint, "_restrictions", None):  # jsonargparse's PositiveInt, Share and the like
+        kind = "an integer" if issubclass(typehint, int) else "a number"
+        join = f" {getattr(typehint, '_join', 'and')} "
+        bounds = (f"{_OPERATORS.get(op.__name__, op.__name__)}{value}" for op, value in restrictions)
+        return f"{kind} {join.join(bounds)}"
     if origin is collections.abc.Callable:
         returned = typing.get_args(typehint)[-1]
         classes = typing.get_args(returned) or (returned,)

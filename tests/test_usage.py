@@ -8,6 +8,8 @@ import pytest
 from jsonargparse.typing import PositiveInt
 
 from imdb_cli.cli import main
+from imdb_cli.param_groups import LayerDecay
+from imdb_cli.schedules import Share
 from imdb_cli.usage import describe
 
 MISTAKES = [
@@ -60,3 +62,5 @@ def test_types_in_words():
     assert describe(PositiveInt | None) == "an integer >0 or null"
     assert describe(bool) == "true or false"
     assert describe(list[str]) == "a list such as [a, b]"
+    assert describe(Share) == "a number ≥0 and <1"  # restricted types of our own, without a docstring
+    assert describe(LayerDecay | None) == "a number >0 and ≤1 or null"
