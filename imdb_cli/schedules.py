@@ -13,6 +13,7 @@ from pytorch_lightning.cli import LRSchedulerCallable
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from imdb_cli.errors import UserError
+from imdb_cli.param_groups import scaled_per_group
 
 Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and")
 """A share in [0, 1)."""
@@ -64,14 +65,19 @@ def build_scheduler(factory: LRSchedulerCallable, optimizer: torch.optim.Optimiz
     """Lightning's scheduler config for ``factory(optimizer)``.
 
     A scheduler whose ``total_steps`` is left unset (OneCycleLR, WarmupDecay) gets the run's
-    number of optimizer steps, so that configs need not compute it. Schedulers step every
+    number of optimizer steps, so that configs need not compute it. Absolute learning rates in its
+    arguments (OneCycleLR's and CyclicLR's ``max_lr``, ``base_lr``) are scaled per parameter group
+    like the optimizer's (head learning rate, layer-wise decay). Schedulers step every
     optimizer step, but for ``ReduceLROnPlateau``, which steps once per epoch on ``val_loss``.
     """
     keywords = getattr(factory, "keywords", None) or {}  # jsonargparse gives partial(instantiator, class, **init_args)
     target = (getattr(factory, "args", None) or (getattr(factory, "func", factory),))[-1]
     parameters = inspect.signature(target).parameters
     wants_total = "total_steps" in parameters and keywords.get("total_steps") is None and not keywords.get("epochs")
-    scheduler = factory(optimizer, total_steps=total_steps) if wants_total else factory(optimizer)
+    arguments = {key: scaled_per_group(keywords[key], optimizer) for key in ("max_lr", "base_lr") if key in keywords}
+    if wants_total:
+        arguments["total_steps"] = total_steps
+    scheduler = factory(optimizer, **arguments)
     if isinstance(scheduler, ReduceLROnPlateau):
         monitor = getattr(scheduler, "monitor", PLATEAU_MONITOR)  # LightningCLI's ReduceLROnPlateau names one
         return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor, "strict": False}
