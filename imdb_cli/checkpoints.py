@@ -35,3 +35,11 @@ def checkpoint_defaults(ckpt_path: str) -> dict:
     if model.get("label_names"):
         defaults["data.label_names"] = model["label_names"]
     return defaults
+
+
+def new_run_hint(ckpt_path: str) -> str:
+    """How to go on from a checkpoint that cannot be resumed as it is."""
+    return (
+        "resume with the settings it started with, or train on from its weights in a new run "
+        f"(imdb export --ckpt_path {ckpt_path} --output_dir DIR, then imdb fit --model_dir DIR ...)"
+    )

@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, Mul
 from imdb_cli import encoders
 from imdb_cli.errors import UserError
 from imdb_cli.export import load_head
-from imdb_cli.param_groups import LayerDecay, apply_lr_scales, parameter_groups
+from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
 from imdb_cli.schedules import build_scheduler, check_resumed_length
 
 
@@ -151,6 +151,10 @@ class SentimentClassifier(pl.LightningModule):
         (``--model.encoder`` given beside ``--ckpt_path``) is one line, not a size-mismatch traceback."""
         if "FSDP" not in type(self.trainer.strategy).__name__:  # FSDP's own view of the weights is sharded
             self.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
+            if self.trainer.state.fn == "fit" and checkpoint.get("optimizer_states"):
+                hp = self.hparams
+                groups = parameter_groups(self.encoder, self.head, hp.head_lr_scale, hp.layer_lr_decay)
+                check_resumed_groups(checkpoint["optimizer_states"][0], groups, self.trainer.ckpt_path)
 
     def check_fits(self, state_dict: dict[str, torch.Tensor], trained_encoder: str | None) -> None:
         """Refuse weights whose names or shapes differ from this model's."""

@@ -10,6 +10,7 @@ import torch
 from jsonargparse.typing import restricted_number_type
 from torch import nn
 
+from imdb_cli.checkpoints import new_run_hint
 from imdb_cli.errors import UserError
 
 LayerDecay = restricted_number_type("LayerDecay", float, [(">", 0), ("<=", 1)], join="and")
@@ -97,3 +98,16 @@ def scaled_per_group(value, optimizer: torch.optim.Optimizer):
     if isinstance(value, (list, tuple)) or all(scale == 1.0 for scale in scales):
         return value
     return [value * scale for scale in scales]
+
+
+def check_resumed_groups(optimizer_state: dict, groups: list[dict], ckpt_path: str) -> None:
+    """A resumed optimizer must have this run's groups: another ``layer_lr_decay`` or a checkpoint of
+    an older imdb-cli (one group) would fail deep in PyTorch, or pair Adam's moments with other weights."""
+    saved = [group.get("name") for group in optimizer_state.get("param_groups", [])]
+    wanted = [group["name"] for group in groups]
+    if saved != wanted:
+        shown = ", ".join(map(str, saved[:4])) + (", ..." if len(saved) > 4 else "")
+        raise UserError(
+            f"{ckpt_path} holds optimizer state for {len(saved)} parameter groups ({shown}), but this run has "
+            f"{len(wanted)} (--model.layer_lr_decay and --model.head_lr_scale decide them): {new_run_hint(ckpt_path)}"
+        )

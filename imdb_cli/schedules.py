@@ -12,6 +12,7 @@ from jsonargparse.typing import PositiveInt, restricted_number_type
 from pytorch_lightning.cli import LRSchedulerCallable
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from imdb_cli.checkpoints import new_run_hint
 from imdb_cli.errors import UserError
 from imdb_cli.param_groups import scaled_per_group
 
@@ -92,6 +93,5 @@ def check_resumed_length(scheduler, planned: int | None, ckpt_path: str) -> None
         return
     raise UserError(
         f"{ckpt_path} continues a {type(scheduler).__name__} schedule of {restored} optimizer steps, but this "
-        f"run has {planned}: resume with the settings it started with, or train on from its weights in a new run "
-        f"(imdb export --ckpt_path {ckpt_path} --output_dir DIR, then imdb fit --model_dir DIR ...)"
+        f"run has {planned}: {new_run_hint(ckpt_path)}"
     )

@@ -107,3 +107,14 @@ def test_fit_from_the_command_line_logs_each_groups_rate(tmp_path, tiny_encoder,
 def test_a_layer_decay_above_one_is_refused(tmp_path, tiny_encoder, imdb_archive):
     result = fit(tmp_path, tiny_encoder, imdb_archive, "--model.layer_lr_decay", 1.5, check=False)
     assert result.returncode != 0 and "layer_lr_decay" in result.stderr.strip().splitlines()[-1]
+
+
+def test_resuming_with_other_groups_is_one_line(tmp_path, tiny_encoder, imdb_archive):
+    fit(tmp_path, tiny_encoder, imdb_archive)
+    last = "runs/lightning_logs/run/checkpoints/last.ckpt"
+    result = fit(tmp_path, tiny_encoder, imdb_archive, "--ckpt_path", last, "--model.layer_lr_decay", 0.5, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        f"imdb: error: {last} holds optimizer state for 4 parameter groups (encoder, encoder.no_decay, head, "
+        "head.no_decay), but this run has 8"
+    )
