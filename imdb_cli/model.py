@@ -208,8 +208,12 @@ class SentimentClassifier(pl.LightningModule):
         return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        return {"index": batch["index"], "line": batch["line"], "probs": logits.float().softmax(-1)}
+        cls = self.get_outputs(batch["input_ids"], batch["attention_mask"]).cls
+        probs = self.head(cls).float().softmax(-1)
+        return {
+            "index": batch["index"], "line": batch["line"], "probs": probs, "copied": batch.get("copied"),
+            "embedding": cls.float(),
+        }  # fmt: skip
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """Clip as configured (``gradient_clip_val: 1.0`` in the shared trainer config). Lightning clips

@@ -23,11 +23,12 @@ from imdb_cli.staging import staged_file
 class PredictionWriter(BasePredictionWriter):
     """Stream predictions as they are made, in input order, so that memory does not grow with the input.
 
-    Each record is ``{"line", "label", "score", "probs"}``: the 1-based input line, the most
-    probable label, its probability, and every label's probability. A path ending in ``.csv``
-    gives CSV, any other path JSON Lines, and no path standard output. A file is written beside
-    its destination and moved into place only when complete, so an existing file survives a
-    failed run.
+    Each record is ``{"line", "label", "score", "probs"}``: the 1-based input line (a table's row),
+    the most probable label, its probability, and every label's probability; a predict table's
+    ``--data.id_column`` comes first, under its own name; with ``embeddings``, the [CLS] vector
+    follows. A path ending in ``.csv`` gives CSV, any other path JSON Lines, and no path standard
+    output. A file is written beside its destination and moved into place only when complete, so an
+    existing file survives a failed run.
 
     With several processes (DDP), each rank predicts every ``world_size``-th input
     (:class:`~imdb_cli.data.batching.LineDataset`) into a part file beside the output; rank 0
@@ -35,9 +36,10 @@ class PredictionWriter(BasePredictionWriter):
     output's directory (one machine, or a shared filesystem).
     """
 
-    def __init__(self, output: str | None = None) -> None:
+    def __init__(self, output: str | None = None, embeddings: bool = False) -> None:
         super().__init__(write_interval="batch")
         self.output = output
+        self.embeddings = embeddings
         self.count = 0
 
     @property
@@ -48,8 +50,12 @@ class PredictionWriter(BasePredictionWriter):
         self.world, self.rank = trainer.world_size, trainer.global_rank
         self.count = 0
         self.next_index = self.rank
-        self.pending: dict[int, tuple[int, list[float]]] = {}
+        self.pending: dict[int, tuple[int, list[float], dict, list[float] | None]] = {}
         self.label_names = pl_module.label_names
+        self.width = pl_module.encoder.config.hidden_size if self.embeddings else 0
+        datamodule = getattr(trainer, "datamodule", None)
+        id_column = getattr(datamodule, "hparams", {}).get("id_column")
+        self.copied_columns = [id_column] if id_column else []
         self._tmp = self._parts = None
         directory = self._output_directory()
         if self.world == 1:
@@ -82,34 +88,44 @@ class PredictionWriter(BasePredictionWriter):
             self.out = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.is_csv:
             self.csv = csv.writer(self.out)
-            self.csv.writerow(["line", "label", "score", *(f"prob_{name}" for name in self.label_names)])
+            probs = (f"prob_{name}" for name in self.label_names)
+            vector = (f"emb_{i}" for i in range(self.width))
+            self.csv.writerow([*self.copied_columns, "line", "label", "score", *probs, *vector])
         if self.world == 1:
             self.stream = self.out
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         """Hold records that arrive early (batches are sorted by length) until their turn comes."""
-        rows = zip(prediction["index"].tolist(), prediction["line"].tolist(), prediction["probs"].tolist(), strict=True)
-        for index, line, probs in rows:
-            self.pending[index] = (line, probs)
+        size = len(prediction["index"])
+        copied = prediction.get("copied") or [{}] * size
+        vectors = prediction["embedding"].tolist() if self.embeddings else [None] * size
+        indices, lines, probs = prediction["index"].tolist(), prediction["line"].tolist(), prediction["probs"].tolist()
+        for index, *record in zip(indices, lines, probs, copied, vectors, strict=True):
+            self.pending[index] = tuple(record)
         while self.next_index in self.pending:
-            line, probs = self.pending.pop(self.next_index)
+            record = self.pending.pop(self.next_index)
             if self.world == 1:
-                self.write(line, probs)
+                self.write(*record)
             else:
-                self.stream.write(json.dumps([line, probs]) + "\n")
+                self.stream.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             self.count += 1
             self.next_index += self.world
 
-    def write(self, line: int, probs: list[float]) -> None:
+    def write(self, line: int, probs: list[float], copied: dict | None = None, vector: list | None = None) -> None:
         """One record to the output."""
         best = max(range(len(probs)), key=probs.__getitem__)
         label, score = self.label_names[best], round(probs[best], 6)
+        copied = copied or {}
+        vector = [round(x, 6) for x in vector] if vector is not None else None
         if self.is_csv:
-            self.csv.writerow([line, label, score, *(round(p, 6) for p in probs)])
+            ids = [copied.get(column) for column in self.copied_columns]
+            self.csv.writerow([*ids, line, label, score, *(round(p, 6) for p in probs), *(vector or [])])
         else:
-            record = {"line": line, "label": label, "score": score}
+            record = {**copied, "line": line, "label": label, "score": score}
             record["probs"] = {name: round(p, 6) for name, p in zip(self.label_names, probs, strict=True)}
-            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            if vector is not None:
+                record["embedding"] = vector
+            self.out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.pending:

@@ -30,6 +30,7 @@ class Trainer(pl.Trainer):
         ckpt_path: str | None = None,
         weights_only: bool | None = None,
         output: str | None = None,
+        embeddings: bool = False,
     ):
         """Predict the label of every non-blank line of a file, in input order.
 
@@ -44,8 +45,10 @@ class Trainer(pl.Trainer):
             weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
             output: file for the predictions: JSON Lines, or CSV when it ends in ``.csv``;
                 standard output when not given.
+            embeddings: add each text's [CLS] vector, the one the head classifies, to its record
+                (``embedding``, a list; ``emb_0``... columns in CSV), for search and clustering.
         """
-        writer = PredictionWriter(output)
+        writer = PredictionWriter(output, embeddings)
         self.callbacks.append(writer)
         if output is None:  # records go to stdout: keep progress bars out of it
             self.callbacks = [cb for cb in self.callbacks if not isinstance(cb, ProgressBar)]

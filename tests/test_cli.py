@@ -124,6 +124,24 @@ def test_predict_writes_one_record_per_non_blank_line_in_order(run):
     assert (workdir / "out.csv").read_text().splitlines()[0] == "line,label,score,prob_negative,prob_positive"
 
 
+def test_predict_reads_a_tables_column_and_copies_its_ids(run):
+    workdir, _ = run
+    ckpt = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
+    table = 'id,review,stars\nr1,great wonderful film,9\nr2,,5\nr3,"awful, boring\nplot",2\n'
+    (workdir / "reviews.csv").write_text(table)
+    columns = ["--data.predict_file", "reviews.csv", "--data.text_column", "review", "--data.id_column", "id"]
+    imdb("predict", "--ckpt_path", ckpt, *columns, "--output", "table.jsonl", cwd=workdir)
+    records = [json.loads(line) for line in (workdir / "table.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["line"]) for r in records] == [("r1", 1), ("r3", 3)]
+    imdb("predict", "--ckpt_path", ckpt, *columns, "--embeddings", "true", "--output", "vectors.csv", cwd=workdir)
+    header, *rows = (workdir / "vectors.csv").read_text().splitlines()
+    assert header.startswith("id,line,label,score,prob_negative,prob_positive,emb_0,emb_1,")
+    assert header.endswith(",emb_31") and [row.split(",")[0] for row in rows] == ["r1", "r3"]
+    result = imdb("predict", "--ckpt_path", ckpt, *columns[:4], "--data.id_column", "key", check=False, cwd=workdir)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "imdb: error: reviews.csv:2: no column 'key' (columns: id, review, stars)"
+
+
 def test_predict_reads_stdin_and_writes_only_records_to_stdout(run):
     workdir, _ = run
     ckpt = "runs/lightning_logs/version_0/checkpoints/best.ckpt"

@@ -71,3 +71,37 @@ def test_records_sorted_by_length_come_out_in_input_order(tmp_path):
         writer.write_on_batch_end(ONE, MODULE, prediction, None, None, 0)
     writer.on_predict_end(ONE, MODULE)
     assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2, 5, 6]
+
+
+def test_copied_columns_lead_each_record(tmp_path):
+    trainer = SimpleNamespace(world_size=1, global_rank=0, datamodule=SimpleNamespace(hparams={"id_column": "id"}))
+    for name in ("p.jsonl", "p.csv"):
+        writer = PredictionWriter(str(tmp_path / name))
+        writer.on_predict_start(trainer, MODULE)
+        prediction = {
+            "index": torch.tensor([1, 0]),
+            "line": torch.tensor([3, 1]),
+            "probs": torch.tensor([[0.9, 0.1], [0.2, 0.8]]),
+        }
+        writer.write_on_batch_end(trainer, MODULE, prediction | {"copied": [{"id": "b"}, {"id": "a"}]}, None, None, 0)
+        writer.on_predict_end(trainer, MODULE)
+    records = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["line"], r["label"]) for r in records] == [("a", 1, "positive"), ("b", 3, "negative")]
+    assert list(records[0]) == ["id", "line", "label", "score", "probs"]
+    assert (tmp_path / "p.csv").read_text().splitlines()[:2] == [
+        "id,line,label,score,prob_negative,prob_positive",
+        "a,1,positive,0.8,0.2,0.8",
+    ]
+
+
+def test_embeddings_follow_the_probabilities(tmp_path):
+    module = SimpleNamespace(
+        label_names=["negative", "positive"], encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=2))
+    )
+    writer = PredictionWriter(str(tmp_path / "p.jsonl"), embeddings=True)
+    writer.on_predict_start(ONE, module)
+    prediction = {"index": torch.tensor([0]), "line": torch.tensor([1]), "probs": torch.tensor([[0.2, 0.8]])}
+    writer.write_on_batch_end(ONE, module, prediction | {"embedding": torch.tensor([[0.5, -1.25]])}, None, None, 0)
+    writer.on_predict_end(ONE, module)
+    record = json.loads((tmp_path / "p.jsonl").read_text())
+    assert record["embedding"] == [0.5, -1.25] and list(record)[-1] == "embedding"

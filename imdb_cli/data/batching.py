@@ -27,7 +27,8 @@ class TokenizedDataset(Dataset):
 class LineDataset(IterableDataset):
     """Numbered texts from a lazily read source, tokenized and sorted by length chunk by chunk.
 
-    ``lines`` is a callable returning a fresh iterator of ``(line_number, text)`` so that the
+    ``lines`` is a callable returning a fresh iterator of ``(line_number, text)``, or of
+    ``(line_number, text, copied)`` where ``copied`` holds columns the records carry along, so that the
     dataset can be iterated more than once; ``encode`` maps a list of texts to lists of ids.
     Within each chunk of ``chunk_size`` texts, samples come longest first, so that batches hold
     texts of similar length; ``index`` (the text's position in the input) lets the writer restore
@@ -46,23 +47,23 @@ class LineDataset(IterableDataset):
         self.rank = rank
 
     def __iter__(self) -> Iterator[dict]:
-        chunk: list[tuple[int, int, str]] = []
-        for index, (line, text) in enumerate(self.lines()):
+        chunk: list[tuple[int, int, str, dict]] = []
+        for index, (line, text, *copied) in enumerate(self.lines()):
             if index % self.num_replicas != self.rank:
                 continue
-            chunk.append((index, line, text))
+            chunk.append((index, line, text, copied[0] if copied else {}))
             if len(chunk) == self.chunk_size:
                 yield from self._encode(chunk)
                 chunk = []
         yield from self._encode(chunk)
 
-    def _encode(self, chunk: list[tuple[int, int, str]]) -> Iterator[dict]:
+    def _encode(self, chunk: list[tuple[int, int, str, dict]]) -> Iterator[dict]:
         if not chunk:
             return
-        ids = self.encode([text for _, _, text in chunk])
+        ids = self.encode([text for _, _, text, _ in chunk])
         samples = [
-            {"input_ids": input_ids, "line": line, "index": index}
-            for (index, line, _), input_ids in zip(chunk, ids, strict=True)
+            {"input_ids": input_ids, "line": line, "index": index} | ({"copied": copied} if copied else {})
+            for (index, line, _, copied), input_ids in zip(chunk, ids, strict=True)
         ]
         yield from sorted(samples, key=lambda s: len(s["input_ids"]), reverse=True)
 
@@ -95,6 +96,8 @@ class PadCollate:
         for key in ("labels", "line", "index"):
             if key in samples[0]:
                 batch[key] = torch.tensor([s[key] for s in samples], dtype=torch.long)
+        if "copied" in samples[0]:
+            batch["copied"] = [s["copied"] for s in samples]
         return batch
 
 

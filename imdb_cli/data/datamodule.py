@@ -16,13 +16,17 @@ from torch.utils.data import DataLoader
 from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
 from imdb_cli.data.cache import TokenCache, fingerprint, tokenizer_fingerprint
 from imdb_cli.data.download import IMDB_URL, cached_path, download, is_url
-from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, read_aclimdb, read_lines, read_table
+from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, read_aclimdb, read_lines
+from imdb_cli.data.tables import is_table, read_predict_rows, read_table
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
 
 Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and")
 """A share in [0, 1)."""
+
+RECORD_FIELDS = ("line", "label", "score", "probs", "embedding")
+"""The fields of a prediction record, which a copied column must not replace."""
 
 SPLITS_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}
 """The labelled splits each Lightning stage reads."""
@@ -39,15 +43,19 @@ class IMDBDataModule(pl.LightningDataModule):
     Args:
         source: aclImdb data: an ``http(s)://`` URL of ``aclImdb_v1.tar.gz`` (downloaded once into
             ``cache_dir``), a local ``.tar.gz`` of it, or an extracted ``aclImdb/`` directory.
-        train_file: CSV/TSV/JSON Lines file of training texts and labels; replaces ``source``.
+        train_file: CSV/TSV/JSON Lines/Parquet file of training texts and labels; replaces ``source``.
         val_file: validation table; without it ``val_fraction`` of the training data is held out.
         test_file: test table.
-        predict_file: UTF-8 text, one input per line (blank lines skipped); ``-`` reads stdin.
+        predict_file: UTF-8 text, one input per line (blank lines skipped); ``-`` reads stdin. A
+            ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file is a table: its ``text_column`` is
+            predicted, row by row (rows with an empty text skipped).
         invalid_utf8: invalid UTF-8 in any input (tables, aclImdb reviews, the predict file):
             ``error`` stops and names the file and line, ``replace`` reads U+FFFD in place of the
             bad bytes.
         text_column: column of the tables holding the text.
         label_column: column of the tables holding the label.
+        id_column: column of a predict table copied into every prediction record, under its own
+            name, to join the predictions back to the table.
         label_names: class names in label-id order; by default fixed by aclImdb
             (negative, positive) or read from the training table, sorted.
         tokenizer: tokenizer name or directory; linked to ``model.encoder``, not set on its own.
@@ -87,6 +95,7 @@ class IMDBDataModule(pl.LightningDataModule):
         invalid_utf8: Literal["error", "replace"] = "error",
         text_column: str = "text",
         label_column: str = "label",
+        id_column: str | None = None,
         label_names: list[str] | None = None,
         tokenizer: str = "distilbert-base-uncased",
         max_length: PositiveInt = 512,
@@ -166,7 +175,15 @@ class IMDBDataModule(pl.LightningDataModule):
         world, rank = self._ranks()
         if path == "-" and world > 1:
             raise UserError(f"--data.predict_file - (stdin) needs one process, not {world}: pass a file")
-        lines = partial(read_lines, path, self.hparams.invalid_utf8)
+        hp = self.hparams
+        if hp.id_column in RECORD_FIELDS:
+            raise UserError(f"--data.id_column {hp.id_column} would clash with the prediction's own {hp.id_column!r}")
+        if is_table(path):
+            lines = partial(read_predict_rows, path, hp.text_column, hp.id_column, hp.invalid_utf8)
+        elif hp.id_column:
+            raise UserError(f"--data.id_column {hp.id_column} needs a table to predict (.csv, .tsv, .jsonl, .parquet)")
+        else:
+            lines = partial(read_lines, path, hp.invalid_utf8)
         self.datasets["predict"] = LineDataset(lines, self._encoder(), num_replicas=world, rank=rank)
 
     def _splits(self, stage: str) -> tuple[str, ...]:

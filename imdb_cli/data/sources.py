@@ -1,4 +1,4 @@
-"""Read labelled texts: aclImdb directories and archives, CSV and JSON Lines tables, and predict inputs.
+"""Read labelled texts from aclImdb directories and archives, and plain-text predict inputs (tables: ``tables``).
 
 Readers return plain Python lists of texts and string labels; turning labels into ids and texts into
 tokens is the DataModule's job, so that every source behaves alike from there on.
@@ -6,10 +6,7 @@ tokens is the DataModule's job, so that every source behaves alike from there on
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
-import json
 import re
 import sys
 import tarfile
@@ -76,7 +73,7 @@ def _read_aclimdb_dir(path: Path, split: str, invalid_utf8: str) -> dict[tuple[s
         for file in (root / split / folder).glob("*.txt"):
             match = _ACLIMDB_MEMBER.search(file.as_posix())
             if match:
-                found[folder, int(match[3])] = clean_review(_decode(file.read_bytes(), file, invalid_utf8))
+                found[folder, int(match[3])] = clean_review(decode(file.read_bytes(), file, invalid_utf8))
     return found
 
 
@@ -97,7 +94,7 @@ def _read_aclimdb_archive(path: Path, split: str, invalid_utf8: str) -> dict[tup
                     match = _ACLIMDB_MEMBER.search(member.name)
                     if member.isfile() and match and match[1] == split:
                         data = archive.extractfile(member).read()
-                        text = _decode(data, f"{path}:{member.name}", invalid_utf8)
+                        text = decode(data, f"{path}:{member.name}", invalid_utf8)
                         found[match[2], int(match[3])] = clean_review(text)
             while stream.read(1 << 20):
                 pass
@@ -113,7 +110,7 @@ def check_member(member: tarfile.TarInfo, archive: Path) -> None:
         raise UserError(f"archive {archive} has an unsafe member {member.name!r}; refusing to read it")
 
 
-def _decode(data: bytes, where, invalid_utf8: str = "error", lines: bool = False) -> str:
+def decode(data: bytes, where, invalid_utf8: str = "error", lines: bool = False) -> str:
     """UTF-8 text; invalid bytes stop with where they are (the line too, for a file of ``lines``),
     or become U+FFFD with ``replace``."""
     if invalid_utf8 == "replace":
@@ -127,51 +124,6 @@ def _decode(data: bytes, where, invalid_utf8: str = "error", lines: bool = False
             f"{where} is not valid UTF-8 ({err.reason} at byte {err.start}); "
             "--data.invalid_utf8 replace substitutes U+FFFD for such bytes"
         ) from None
-
-
-def read_table(path: Path, text_column: str, label_column: str, invalid_utf8: str = "error") -> LabeledTexts:
-    """Read a CSV (``.csv``, ``.tsv``) or JSON Lines (``.jsonl``, ``.json``) file of texts and labels."""
-    if not path.is_file():
-        raise UserError(f"data file {path} does not exist")
-    content = _decode(path.read_bytes(), path, invalid_utf8, lines=True).removeprefix("\ufeff")
-    json_lines = path.suffix in (".jsonl", ".json", ".ndjson")
-    rows = _read_json_lines(path, content) if json_lines else _read_csv(path, content)
-    data = LabeledTexts()
-    for line, row in rows:
-        for column in (text_column, label_column):
-            if column not in row:
-                raise UserError(f"{path}:{line}: no column {column!r} (columns: {', '.join(map(str, row))})")
-        text, label = row[text_column], row[label_column]
-        if not isinstance(text, str) or not text.strip():
-            raise UserError(f"{path}:{line}: empty text in column {text_column!r}")
-        if label is None or str(label).strip() == "":
-            raise UserError(f"{path}:{line}: empty label in column {label_column!r}")
-        data.texts.append(text)
-        data.labels.append(str(label).strip())
-    if not data.texts:
-        raise UserError(f"data file {path} has no rows")
-    return data
-
-
-def _read_csv(path: Path, content: str) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
-    try:
-        for row in reader:
-            yield reader.line_num, row
-    except csv.Error as err:
-        raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
-
-
-def _read_json_lines(path: Path, content: str) -> Iterator[tuple[int, dict]]:
-    for number, line in enumerate(content.splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise UserError(f"{path}:{number}: cannot read JSON Lines ({err})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{number}: cannot read JSON Lines (each line must be a JSON object)")
-            yield number, row
 
 
 def label_names_of(labels: list[str]) -> list[str]:
@@ -202,7 +154,7 @@ def read_lines(path: str, invalid_utf8: str = "error") -> Iterator[tuple[int, st
 def _non_blank(stream, path: str, invalid_utf8: str) -> Iterator[tuple[int, str]]:
     replace = invalid_utf8 == "replace"
     for number, raw in enumerate(stream, start=1):
-        text = raw.decode("utf-8", errors="replace") if replace else _decode(raw, f"{path}:{number}")
+        text = raw.decode("utf-8", errors="replace") if replace else decode(raw, f"{path}:{number}")
         text = text.removeprefix("\ufeff").strip()
         if text:
             yield number, text

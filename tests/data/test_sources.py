@@ -4,7 +4,8 @@ import tarfile
 
 import pytest
 
-from imdb_cli.data.sources import label_names_of, read_aclimdb, read_lines, read_table
+from imdb_cli.data.sources import label_names_of, read_aclimdb, read_lines
+from imdb_cli.data.tables import read_table
 from imdb_cli.errors import UserError
 
 

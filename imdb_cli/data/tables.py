@@ -1,0 +1,130 @@
+"""Tables of texts: CSV, TSV, JSON Lines and Parquet, read row by row.
+
+Training tables become :class:`LabeledTexts`; a table given to ``imdb predict`` is streamed, its text
+column (and any id column) read one row at a time, so that memory does not grow with its length.
+Parquet needs pyarrow (``pip install 'imdb-cli[tables]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from imdb_cli.data.sources import LabeledTexts, decode
+from imdb_cli.errors import UserError
+
+JSON_LINES = (".jsonl", ".json", ".ndjson")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", *JSON_LINES)
+"""File name endings read as tables; anything else given to predict is plain text, one input per line."""
+
+PARQUET_BATCH = 1024
+"""Parquet rows read at a time."""
+
+
+def is_table(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def iter_rows(path: Path, invalid_utf8: str = "error", columns: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield ``(where, row)`` for each row: ``where`` is the file line a CSV or JSON Lines row starts
+    on, or the row number of a Parquet file. ``columns`` limits what Parquet reads."""
+    if not path.is_file():
+        raise UserError(f"data file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_rows(path, columns)
+    elif suffix in JSON_LINES:
+        yield from _json_rows(path, invalid_utf8)
+    else:
+        yield from _csv_rows(path, invalid_utf8, "\t" if suffix == ".tsv" else ",")
+
+
+def read_table(path: Path, text_column: str, label_column: str, invalid_utf8: str = "error") -> LabeledTexts:
+    """Every row's text and label, from any table format."""
+    data = LabeledTexts()
+    for where, row in iter_rows(path, invalid_utf8, [text_column, label_column]):
+        for column in (text_column, label_column):
+            if column not in row:
+                raise UserError(f"{path}:{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
+        text, label = row[text_column], row[label_column]
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"{path}:{where}: empty text in column {text_column!r}")
+        if label is None or str(label).strip() == "":
+            raise UserError(f"{path}:{where}: empty label in column {label_column!r}")
+        data.texts.append(text)
+        data.labels.append(str(label).strip())
+    if not data.texts:
+        raise UserError(f"data file {path} has no rows")
+    return data
+
+
+def read_predict_rows(
+    path: str, text_column: str, id_column: str | None = None, invalid_utf8: str = "error"
+) -> Iterator[tuple[int, str, dict]]:
+    """Yield ``(row, text, copied)`` for each row with a text: ``row`` counts from 1 (the first row
+    after a CSV header), ``copied`` holds the id column's value under its name. Rows with an empty
+    text are skipped, as blank lines of a text file are; their numbers are not reused."""
+    columns = [text_column] + ([id_column] if id_column else [])
+    for number, (where, row) in enumerate(iter_rows(Path(path), invalid_utf8, columns), start=1):
+        for column in columns:
+            if column not in row:
+                raise UserError(f"{path}:{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
+        text = row[text_column]
+        if text is not None and not isinstance(text, str):
+            raise UserError(f"{path}:{where}: column {text_column!r} holds {type(text).__name__}, not text")
+        if text and text.strip():
+            yield number, text.strip(), {id_column: row[id_column]} if id_column else {}
+
+
+def _text_lines(path: Path, invalid_utf8: str) -> Iterator[str]:
+    """The file's lines, decoded one at a time so that invalid UTF-8 names its line."""
+    with path.open("rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            text = decode(raw, f"{path}:{number}", invalid_utf8)
+            yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _csv_rows(path: Path, invalid_utf8: str, delimiter: str) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(_text_lines(path, invalid_utf8), delimiter=delimiter)
+    try:
+        reader.fieldnames  # noqa: B018 (reads the header, so that line_num counts from it)
+        start = reader.line_num + 1
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
+
+
+def _json_rows(path: Path, invalid_utf8: str) -> Iterator[tuple[int, dict]]:
+    for number, line in enumerate(_text_lines(path, invalid_utf8), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                raise UserError(f"{path}:{number}: cannot read JSON Lines ({err})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{number}: cannot read JSON Lines (each line must be a JSON object)")
+            yield number, row
+
+
+def _parquet_rows(path: Path, columns: list[str] | None) -> Iterator[tuple[int, dict]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(f"reading {path} needs pyarrow: pip install 'imdb-cli[tables]'") from None
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as err:
+        raise UserError(f"{path} is not a readable Parquet file ({str(err).splitlines()[0]})") from None
+    present = table.schema_arrow.names
+    missing = [column for column in columns or [] if column not in present]
+    if missing:
+        raise UserError(f"{path}: no column {missing[0]!r} (columns: {', '.join(present)})")
+    number = 0
+    for batch in table.iter_batches(batch_size=PARQUET_BATCH, columns=columns):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
