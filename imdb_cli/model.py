@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import pytorch_lightning as pl
 import torch
@@ -60,6 +60,10 @@ class SentimentClassifier(pl.LightningModule):
             ``total_steps`` from the trainer. ``ReduceLROnPlateau`` steps once per epoch on
             ``val_loss``. ``null`` keeps the learning rate constant.
         compile: compile the encoder with ``torch.compile`` (dynamic shapes: batches vary in length).
+        class_weights: weights of the classes in the training loss, for imbalanced data:
+            ``balanced`` (each class weighs the inverse of its share of the training split, as in
+            scikit-learn) or one weight per label, in label order. Validation and test losses stay
+            unweighted; watch ``val_f1`` (macro) rather than ``val_acc`` on such data.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class SentimentClassifier(pl.LightningModule):
             "init_args": {"max_lr": 5e-5},
         },
         compile: bool = False,
+        class_weights: Literal["balanced"] | list[PositiveFloat] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -178,12 +183,19 @@ class SentimentClassifier(pl.LightningModule):
         """Logits of shape ``(batch, num_labels)``."""
         return self.head(self.get_outputs(input_ids, attention_mask).cls)
 
-    def _loss_and_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def setup(self, stage: str) -> None:
+        """The class weights of the training loss, from the training split (read by now)."""
+        if stage == "fit" and self.hparams.class_weights is not None:
+            labels = self.trainer.datamodule.datasets["train"].labels
+            weights = class_weights(self.hparams.class_weights, labels, self.label_names)
+            self.register_buffer("loss_weights", weights.to(self.device), persistent=False)
+
+    def _loss_and_logits(self, batch: dict, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
-        return nn.functional.cross_entropy(logits.float(), batch["labels"]), logits
+        return nn.functional.cross_entropy(logits.float(), batch["labels"], weight=weights), logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss_and_logits(batch)
+        loss, _ = self._loss_and_logits(batch, getattr(self, "loss_weights", None))
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 
@@ -242,3 +254,20 @@ class SentimentClassifier(pl.LightningModule):
         if self.trainer.ckpt_path is not None:
             for config in self.trainer.lr_scheduler_configs:
                 check_resumed_length(config.scheduler, getattr(self, "_planned_steps", None), self.trainer.ckpt_path)
+
+
+def class_weights(given: str | list[float], labels: list[int], label_names: list[str]) -> torch.Tensor:
+    """The loss weight of each class: ``balanced`` gives ``n / (classes * count)``, scikit-learn's
+    ``compute_class_weight``; a list is taken as it is, once its length is checked."""
+    if given != "balanced":
+        if len(given) != len(label_names):
+            raise UserError(
+                f"--model.class_weights gives {len(given)} weights for {len(label_names)} labels "
+                f"({', '.join(label_names)}): give one per label, in that order, or balanced"
+            )
+        return torch.tensor(given, dtype=torch.float)
+    counts = torch.bincount(torch.as_tensor(labels, dtype=torch.long), minlength=len(label_names)).float()
+    if (counts == 0).any():
+        missing = label_names[int((counts == 0).nonzero()[0])]
+        raise UserError(f"--model.class_weights balanced: label {missing!r} has no training texts")
+    return counts.sum() / (len(label_names) * counts)

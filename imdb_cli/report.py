@@ -81,6 +81,7 @@ class TestReport(Callback):
             "label_names": self.label_names,
             "metrics": dict(sorted(metrics.items())),
             "confusion_matrix": confusion.tolist(),
+            "per_class": per_class(confusion, self.label_names),
             "data": _data_settings(getattr(trainer, "datamodule", None)),
         }
         (self.directory / METRICS_FILE).write_text(json.dumps(report, indent=1) + "\n")
@@ -130,6 +131,21 @@ class TestReport(Callback):
         if not self.binary:
             _name_legend(figures["precision_recall_curve"], self.label_names)
         return figures
+
+
+def per_class(confusion: torch.Tensor, label_names: list[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and support of each class from a confusion matrix (rows: true labels):
+    on imbalanced data accuracy hides a class the model never predicts; these do not."""
+    confusion = confusion.double()
+    hits, true, predicted = confusion.diag(), confusion.sum(1), confusion.sum(0)
+    figures = {}
+    for i, name in enumerate(label_names):
+        precision = float(hits[i] / predicted[i]) if predicted[i] else 0.0
+        recall = float(hits[i] / true[i]) if true[i] else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        figures[name] = {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6)}
+        figures[name]["support"] = int(true[i])
+    return figures
 
 
 def _data_settings(datamodule) -> dict | None:

@@ -1,6 +1,11 @@
+import json
+
+import pytest
 import torch
 
+from imdb_cli.errors import UserError
 from imdb_cli.model import SentimentClassifier
+from tests.commands import CONFIGS, imdb
 
 
 def make(tiny_encoder, **kwargs) -> SentimentClassifier:
@@ -33,3 +38,36 @@ def test_get_outputs_returns_token_states_and_cls_vector(tiny_encoder):
 def test_encoder_trains_with_dropout_on(tiny_encoder):
     model = make(tiny_encoder)
     assert model.encoder.training
+
+
+def test_balanced_class_weights_are_inverse_frequencies():
+    from imdb_cli.model import class_weights
+
+    weights = class_weights("balanced", [0] * 95 + [1] * 5, ["common", "rare"])
+    assert weights.tolist() == pytest.approx([100 / 190, 100 / 10])
+    assert class_weights([1.0, 3.0], [0, 1], ["a", "b"]).tolist() == [1.0, 3.0]
+    with pytest.raises(UserError, match="gives 3 weights for 2 labels"):
+        class_weights([1.0, 2.0, 3.0], [0, 1], ["a", "b"])
+    with pytest.raises(UserError, match="label 'b' has no training texts"):
+        class_weights("balanced", [0, 0], ["a", "b"])
+
+
+def test_fit_with_balanced_weights_and_a_report_per_class(tmp_path, tiny_encoder):
+    rows = ["text,label"] + [f"great wonderful film {i},common" for i in range(40)]
+    rows += [f"awful boring plot {i},rare" for i in range(8)]
+    (tmp_path / "skewed.csv").write_text("\n".join(rows) + "\n")
+    imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.train_file", "skewed.csv",
+        "--data.test_file", "skewed.csv", "--data.max_length", 16, "--data.batch_size", 8,
+        "--model.class_weights", "balanced", "--trainer.default_root_dir", "runs",
+        "--trainer.logger.init_args.version", "run", cwd=tmp_path,
+    )  # fmt: skip
+    imdb("test", "--ckpt_path", "runs/lightning_logs/run/checkpoints/best.ckpt", cwd=tmp_path)
+    report = json.loads((tmp_path / "runs/lightning_logs/run/test/best/test_metrics.json").read_text())
+    assert report["per_class"]["rare"]["support"] == 8 and set(report["per_class"]) == {"common", "rare"}
+    wrong = imdb("fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.train_file",
+                 "skewed.csv", "--model.class_weights", "[1, 2, 3]", cwd=tmp_path, check=False)  # fmt: skip
+    assert wrong.returncode == 1 and wrong.stderr.splitlines()[-1] == (
+        "imdb: error: --model.class_weights gives 3 weights for 2 labels (common, rare): "
+        "give one per label, in that order, or balanced"
+    )

@@ -48,6 +48,12 @@ def test_report_counts_every_prediction_and_draws_every_figure(tmp_path, labels)
         for p in range(len(labels)):
             expected = sum(1 for a, b in zip(truth, predicted, strict=True) if (a, b) == (t, p))
             assert saved["confusion_matrix"][t][p] == expected
+    for c, name in enumerate(labels):
+        hits = sum(1 for a, b in zip(truth, predicted, strict=True) if a == b == c)
+        figures = saved["per_class"][name]
+        assert figures["support"] == truth.count(c)
+        assert figures["recall"] == pytest.approx(hits / truth.count(c), abs=1e-6)
+        assert figures["precision"] == pytest.approx(hits / max(1, predicted.count(c)), abs=1e-6)
     for name in FIGURES:
         with Image.open(tmp_path / "report" / f"{name}.png") as image:
             assert image.width > 300 and image.height > 300
@@ -65,3 +71,11 @@ def test_the_report_names_the_test_table_not_the_default_source():
     assert table["test_file"] == "test.csv" and "source" not in table
     archive = _data_settings(SimpleNamespace(hparams={**hparams, "test_file": None}, uses_tables=False))
     assert archive["source"].endswith("aclImdb_v1.tar.gz") and "test_file" not in archive
+
+
+def test_per_class_figures_show_a_class_never_predicted():
+    from imdb_cli.report import per_class
+
+    figures = per_class(torch.tensor([[95, 0], [5, 0]]), ["common", "rare"])
+    assert figures["rare"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 5}
+    assert figures["common"]["recall"] == 1.0 and figures["common"]["precision"] == 0.95
