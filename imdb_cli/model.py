@@ -161,6 +161,13 @@ class SentimentClassifier(pl.LightningModule):
                 groups = parameter_groups(self.encoder, self.head, hp.head_lr_scale, hp.layer_lr_decay)
                 check_resumed_groups(checkpoint["optimizer_states"][0], groups, self.trainer.ckpt_path)
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Settings as plain numbers: jsonargparse gives ``--model.dropout 0.1`` as a ``float`` subclass,
+        which ``torch.load(weights_only=True)`` would refuse to read back."""
+        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+            if key in checkpoint:
+                checkpoint[key] = plain(checkpoint[key])
+
     def check_fits(self, state_dict: dict[str, torch.Tensor], trained_encoder: str | None) -> None:
         """Refuse weights whose names or shapes differ from this model's."""
         own = self.state_dict()
@@ -192,6 +199,7 @@ class SentimentClassifier(pl.LightningModule):
 
     def _loss_and_logits(self, batch: dict, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"])
+        weights = None if weights is None else weights.float()  # FSDP casts buffers to bf16
         return nn.functional.cross_entropy(logits.float(), batch["labels"], weight=weights), logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -271,3 +279,17 @@ def class_weights(given: str | list[float], labels: list[int], label_names: list
         missing = label_names[int((counts == 0).nonzero()[0])]
         raise UserError(f"--model.class_weights balanced: label {missing!r} has no training texts")
     return counts.sum() / (len(label_names) * counts)
+
+
+def plain(value):
+    """``value`` with subclasses of int, float and str (jsonargparse's restricted types) made plain."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if type(value) in (bool, int, float, str):
+        return value
+    for base in (int, float, str):  # bool cannot be subclassed
+        if isinstance(value, base):
+            return base(value)
+    return value

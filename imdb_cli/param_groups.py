@@ -81,6 +81,11 @@ def parameter_groups(
     for name, parameter, exempt in _named_trainable(encoder):
         label, depth = _encoder_depth(name, num_layers) if num_layers else ("encoder", 0)
         add(label, layer_lr_decay**depth, [(name, parameter, exempt)])
+    if num_layers and not any(name.startswith("encoder.layer_") for name in groups):
+        raise UserError(
+            f"--model.layer_lr_decay: no layer of {type(encoder).__name__} is named layer.N or layers.N, "
+            "so its layers cannot be told apart: leave it at 1"
+        )
     add("head", head_lr_scale, _named_trainable(head))
     return list(groups.values())
 

@@ -66,9 +66,10 @@ def build_scheduler(factory: LRSchedulerCallable, optimizer: torch.optim.Optimiz
     """Lightning's scheduler config for ``factory(optimizer)``.
 
     A scheduler whose ``total_steps`` is left unset (OneCycleLR, WarmupDecay) gets the run's
-    number of optimizer steps, so that configs need not compute it. Absolute learning rates in its
-    arguments (OneCycleLR's and CyclicLR's ``max_lr``, ``base_lr``) are scaled per parameter group
-    like the optimizer's (head learning rate, layer-wise decay). Schedulers step every
+    number of optimizer steps, so that configs need not compute it. The absolute learning rates
+    ``max_lr`` and ``base_lr`` (OneCycleLR, CyclicLR) are scaled per parameter group like the
+    optimizer's (head learning rate, layer-wise decay); other absolute rates, such as
+    CosineAnnealingLR's ``eta_min``, apply to every group as given. Schedulers step every
     optimizer step, but for ``ReduceLROnPlateau``, which steps once per epoch on ``val_loss``.
     """
     keywords = getattr(factory, "keywords", None) or {}  # jsonargparse gives partial(instantiator, class, **init_args)

@@ -71,3 +71,13 @@ def test_fit_with_balanced_weights_and_a_report_per_class(tmp_path, tiny_encoder
         "imdb: error: --model.class_weights gives 3 weights for 2 labels (common, rare): "
         "give one per label, in that order, or balanced"
     )
+
+
+def test_settings_are_saved_as_plain_values():
+    from jsonargparse.typing import ClosedUnitInterval, PositiveInt
+
+    from imdb_cli.model import plain
+
+    saved = plain({"dropout": ClosedUnitInterval(0.1), "sizes": [PositiveInt(3)], "compile": True, "name": None})
+    assert saved == {"dropout": 0.1, "sizes": [3], "compile": True, "name": None}
+    assert [type(v) for v in (saved["dropout"], saved["sizes"][0], saved["compile"])] == [float, int, bool]

@@ -13,7 +13,7 @@ from imdb_cli.errors import UserError
 from imdb_cli.model import SentimentClassifier
 from imdb_cli.param_groups import apply_lr_scales, parameter_groups
 from imdb_cli.schedules import build_scheduler
-from tests.commands import fit
+from tests.commands import fit, imdb
 
 
 @pytest.fixture
@@ -83,6 +83,16 @@ def test_rms_norm_weights_are_exempt_too():
     assert [p.shape for p in groups["encoder.no_decay"]["params"]] == [torch.Size([4]), torch.Size([4])]
 
 
+def test_layer_decay_needs_layers_it_can_tell_apart():
+    class Config:
+        num_hidden_layers = 2
+
+    encoder = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    encoder.config = Config()
+    with pytest.raises(UserError, match="cannot be told apart"):
+        parameter_groups(encoder, nn.Linear(4, 2), layer_lr_decay=0.9)
+
+
 def test_layer_decay_needs_a_layer_count():
     with pytest.raises(UserError, match="num_hidden_layers"):
         parameter_groups(nn.Linear(4, 4), nn.Linear(4, 2), layer_lr_decay=0.9)
@@ -102,6 +112,8 @@ def test_fit_from_the_command_line_logs_each_groups_rate(tmp_path, tiny_encoder,
     assert peak["lr-AdamW/head"] == pytest.approx(10 * top)
     assert peak["lr-AdamW/encoder.layer_0.no_decay"] == pytest.approx(top / 2)
     assert peak["lr-AdamW/encoder.embeddings"] == pytest.approx(top / 4)
+    ckpt = "runs/lightning_logs/run/checkpoints/best.ckpt"  # settings given on the command line read back
+    assert "test_acc" in imdb("test", "--ckpt_path", ckpt, "--data.max_test_samples", 8, cwd=tmp_path).stdout
 
 
 def test_a_layer_decay_above_one_is_refused(tmp_path, tiny_encoder, imdb_archive):

@@ -17,7 +17,7 @@ from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, 
 from imdb_cli.data.cache import TokenCache, fingerprint, tokenizer_fingerprint
 from imdb_cli.data.download import IMDB_URL, cached_path, download, is_url
 from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, read_aclimdb, read_lines
-from imdb_cli.data.tables import is_table, read_predict_rows, read_table
+from imdb_cli.data.tables import TABLE_SUFFIXES, is_table, read_predict_rows, read_table
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
@@ -47,8 +47,8 @@ class IMDBDataModule(pl.LightningDataModule):
         val_file: validation table; without it ``val_fraction`` of the training data is held out.
         test_file: test table.
         predict_file: UTF-8 text, one input per line (blank lines skipped); ``-`` reads stdin. A
-            ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` file is a table: its ``text_column`` is
-            predicted, row by row (rows with an empty text skipped).
+            ``.csv``, ``.tsv``, ``.jsonl`` (``.json``, ``.ndjson``) or ``.parquet`` file is a table:
+            its ``text_column`` is predicted, row by row (rows with an empty text skipped).
         invalid_utf8: invalid UTF-8 in any input (tables, aclImdb reviews, the predict file):
             ``error`` stops and names the file and line, ``replace`` reads U+FFFD in place of the
             bad bytes.
@@ -181,7 +181,9 @@ class IMDBDataModule(pl.LightningDataModule):
         if is_table(path):
             lines = partial(read_predict_rows, path, hp.text_column, hp.id_column, hp.invalid_utf8)
         elif hp.id_column:
-            raise UserError(f"--data.id_column {hp.id_column} needs a table to predict (.csv, .tsv, .jsonl, .parquet)")
+            raise UserError(
+                f"--data.id_column {hp.id_column} needs a table to predict ({', '.join(TABLE_SUFFIXES)}), not {path}"
+            )
         else:
             lines = partial(read_lines, path, hp.invalid_utf8)
         self.datasets["predict"] = LineDataset(lines, self._encoder(), num_replicas=world, rank=rank)

@@ -79,20 +79,28 @@ def read_predict_rows(
 
 
 def _text_lines(path: Path, invalid_utf8: str) -> Iterator[str]:
-    """The file's lines, decoded one at a time so that invalid UTF-8 names its line."""
+    """The file's lines (ended by LF, CRLF or a lone CR), decoded one at a time so that invalid
+    UTF-8 names its line."""
     with path.open("rb") as stream:
-        for number, raw in enumerate(stream, start=1):
-            text = decode(raw, f"{path}:{number}", invalid_utf8)
-            yield text.removeprefix("\ufeff") if number == 1 else text
+        number = 0
+        for raw in stream:
+            body = raw.removesuffix(b"\n").removesuffix(b"\r")
+            for piece in raw.splitlines(keepends=True) if b"\r" in body else (raw,):
+                number += 1
+                text = decode(piece, f"{path}:{number}", invalid_utf8)
+                yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 def _csv_rows(path: Path, invalid_utf8: str, delimiter: str) -> Iterator[tuple[int, dict]]:
-    reader = csv.DictReader(_text_lines(path, invalid_utf8), delimiter=delimiter)
+    """Rows as dicts keyed by the header, each with the line it starts on; blank lines are skipped
+    (and counted), missing cells are ``None``."""
+    reader = csv.reader(_text_lines(path, invalid_utf8), delimiter=delimiter)
     try:
-        reader.fieldnames  # noqa: B018 (reads the header, so that line_num counts from it)
+        header = next(reader, [])
         start = reader.line_num + 1
         for row in reader:
-            yield start, row
+            if row:
+                yield start, dict(zip(header, row + [None] * (len(header) - len(row)), strict=False))
             start = reader.line_num + 1
     except csv.Error as err:
         raise UserError(f"{path}:{reader.line_num}: cannot read CSV ({err})") from None
@@ -118,7 +126,8 @@ def _parquet_rows(path: Path, columns: list[str] | None) -> Iterator[tuple[int, 
     try:
         table = pq.ParquetFile(path)
     except Exception as err:
-        raise UserError(f"{path} is not a readable Parquet file ({str(err).splitlines()[0]})") from None
+        detail = next(iter(str(err).splitlines()), type(err).__name__)
+        raise UserError(f"{path} is not a readable Parquet file ({detail})") from None
     present = table.schema_arrow.names
     missing = [column for column in columns or [] if column not in present]
     if missing:

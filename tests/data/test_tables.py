@@ -77,3 +77,16 @@ def test_a_non_text_column_is_refused(tmp_path):
     path = write(tmp_path / "n.jsonl", [{"review": 3, "id": 1}])
     with pytest.raises(UserError, match=r"n.jsonl:1: column 'review' holds int, not text"):
         list(read_predict_rows(str(path), "review", "id"))
+
+
+def test_csv_rows_after_blank_lines_and_with_lone_cr_line_ends(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_bytes(b'id,review\r\n\r\nr1,fine film\r\n\r\nr2,"two\r\nlines"\r\nr3,short\r\n')
+    rows = list(read_predict_rows(str(path), "review", "id"))
+    assert [(row, copied["id"]) for row, _, copied in rows] == [(1, "r1"), (2, "r2"), (3, "r3")]
+    path.write_bytes(b"id,review,label\r\r\nr1,fine film,pos\r\nr2,,neg\r")
+    with pytest.raises(UserError, match=r"gaps.csv:4: empty text"):
+        read_table(path, "review", "label")
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b"review,label\rfine film,pos\rdull,neg\r")
+    assert read_table(mac, "review", "label").labels == ["pos", "neg"]
