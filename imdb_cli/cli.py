@@ -215,6 +215,20 @@ def has_bf16(accelerator) -> bool | None:
     return None
 
 
+SWITCHES = ("--embeddings",)
+"""Boolean options that may be given bare, as switches: ``--embeddings`` means ``--embeddings true``."""
+
+
+def with_switch_values(argv: list[str]) -> list[str]:
+    """``argv`` with ``true`` after each bare switch; jsonargparse wants a value for every bool."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in SWITCHES and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append("true")
+    return out
+
+
 def main(args: list[str] | None = None, fast_exit: bool = False) -> None:
     """Run the ``imdb`` command line on ``args`` (by default ``sys.argv``).
 
@@ -235,7 +249,7 @@ def main(args: list[str] | None = None, fast_exit: bool = False) -> None:
                 "description": "Fine-tune transformer encoders for text classification.",
                 "exit_on_error": False,  # mistakes become one line (imdb_cli/usage.py), not the whole usage
             },
-            args=args,
+            args=with_switch_values(sys.argv[1:] if args is None else args),
             fast_exit=fast_exit,
         )
     except (UserError, MisconfigurationException) as err:

@@ -133,7 +133,7 @@ def test_predict_reads_a_tables_column_and_copies_its_ids(run):
     imdb("predict", "--ckpt_path", ckpt, *columns, "--output", "table.jsonl", cwd=workdir)
     records = [json.loads(line) for line in (workdir / "table.jsonl").read_text().splitlines()]
     assert [(r["id"], r["line"]) for r in records] == [("r1", 1), ("r3", 3)]
-    imdb("predict", "--ckpt_path", ckpt, *columns, "--embeddings", "true", "--output", "vectors.csv", cwd=workdir)
+    imdb("predict", "--ckpt_path", ckpt, *columns, "--embeddings", "--output", "vectors.csv", cwd=workdir)
     header, *rows = (workdir / "vectors.csv").read_text().splitlines()
     assert header.startswith("id,line,label,score,prob_negative,prob_positive,emb_0,emb_1,")
     assert header.endswith(",emb_31") and [row.split(",")[0] for row in rows] == ["r1", "r3"]
@@ -193,3 +193,13 @@ def test_mistakes_give_one_clear_line(run, tiny_encoder, args, message):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("imdb: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+
+
+def test_switches_may_be_given_bare():
+    from imdb_cli.cli import with_switch_values
+
+    assert with_switch_values(["predict", "--embeddings"]) == ["predict", "--embeddings", "true"]
+    assert with_switch_values(["predict", "--embeddings", "--output", "o"]) == [
+        "predict", "--embeddings", "true", "--output", "o",
+    ]  # fmt: skip
+    assert with_switch_values(["predict", "--embeddings", "false"]) == ["predict", "--embeddings", "false"]
