@@ -42,6 +42,10 @@ MISTAKES = [
     (["fitt"], "no command 'fitt': choose from fit, validate, test, predict, export (see imdb --help)"),
     (["export"], "imdb export needs --ckpt_path and --output_dir (see imdb export --help)"),
     (["fit", "--output", "x.jsonl"], "--output is an option of imdb predict, not of imdb fit"),
+    (
+        ["fit", "--model.layer_lr_decay", "1.5"],
+        "--model.layer_lr_decay '1.5' is not valid: expects a number >0 and ≤1 (see imdb fit --help)",
+    ),
 ]
 
 
