@@ -122,34 +122,3 @@ def test_fit_from_the_command_line_logs_each_groups_rate(tmp_path, tiny_encoder,
         f"imdb: error: {last} holds optimizer state for 8 parameter groups (encoder.embeddings, "
         "encoder.embeddings.no_decay, encoder.layer_0, encoder.layer_0.no_decay, ...), but this run has 4"
     )
-
-
-def test_fit_from_the_command_line_logs_each_groups_rate(tmp_path, tiny_encoder, imdb_archive):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    fit(
-        tmp_path, tiny_encoder, imdb_archive, "--model.optimizer", "AdamW",
-        "--model.optimizer.init_args.weight_decay", 0.01, "--model.layer_lr_decay", 0.5,
-        "--model.head_lr_scale", 10, "--trainer.log_every_n_steps", 1,
-    )  # fmt: skip
-    events = EventAccumulator(str(tmp_path / "runs/lightning_logs/run")).Reload()
-    peak = {tag: max(e.value for e in events.Scalars(tag)) for tag in events.Tags()["scalars"] if tag.startswith("lr-")}
-    top = peak["lr-AdamW/encoder.layer_1"]
-    assert peak["lr-AdamW/head"] == pytest.approx(10 * top)
-    assert peak["lr-AdamW/encoder.layer_0.no_decay"] == pytest.approx(top / 2)
-    assert peak["lr-AdamW/encoder.embeddings"] == pytest.approx(top / 4)
-    ckpt = "runs/lightning_logs/run/checkpoints/best.ckpt"  # settings given on the command line read back
-    assert "test_acc" in imdb("test", "--ckpt_path", ckpt, "--data.max_test_samples", 8, cwd=tmp_path).stdout
-
-    last = "runs/lightning_logs/run/checkpoints/last.ckpt"  # resumed with other groups: one line
-    result = fit(tmp_path, tiny_encoder, imdb_archive, "--ckpt_path", last, "--model.layer_lr_decay", 1, check=False)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.splitlines()[-1].startswith(
-        f"imdb: error: {last} holds optimizer state for 8 parameter groups (encoder.embeddings, "
-        "encoder.embeddings.no_decay, encoder.layer_0, encoder.layer_0.no_decay, ...), but this run has 4"
-    )
-
-
-def test_a_layer_decay_above_one_is_refused(tmp_path, tiny_encoder, imdb_archive):
-    result = fit(tmp_path, tiny_encoder, imdb_archive, "--model.layer_lr_decay", 1.5, check=False)
-    assert result.returncode != 0 and "layer_lr_decay" in result.stderr.strip().splitlines()[-1]
