@@ -157,9 +157,7 @@ class SentimentClassifier(pl.LightningModule):
         if "FSDP" not in type(self.trainer.strategy).__name__:  # FSDP's own view of the weights is sharded
             self.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
             if self.trainer.state.fn == "fit" and checkpoint.get("optimizer_states"):
-                hp = self.hparams
-                groups = parameter_groups(self.encoder, self.head, hp.head_lr_scale, hp.layer_lr_decay)
-                check_resumed_groups(checkpoint["optimizer_states"][0], groups, self.trainer.ckpt_path)
+                check_resumed_groups(checkpoint["optimizer_states"][0], self.parameter_groups(), self.trainer.ckpt_path)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Settings as plain numbers: jsonargparse gives ``--model.dropout 0.1`` as a ``float`` subclass,
@@ -247,9 +245,12 @@ class SentimentClassifier(pl.LightningModule):
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
+    def parameter_groups(self) -> list[dict]:
+        """The weights in the optimizer's groups, as ``head_lr_scale`` and ``layer_lr_decay`` make them."""
+        return parameter_groups(self.encoder, self.head, self.hparams.head_lr_scale, self.hparams.layer_lr_decay)
+
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = self.optimizer(parameter_groups(self.encoder, self.head, hp.head_lr_scale, hp.layer_lr_decay))
+        optimizer = self.optimizer(self.parameter_groups())
         apply_lr_scales(optimizer)
         if self.scheduler is None:
             return optimizer

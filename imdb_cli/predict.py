@@ -19,6 +19,9 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from imdb_cli.errors import UserError
 from imdb_cli.staging import staged_file
 
+RECORD_FIELDS = ("line", "label", "score", "probs", "embedding")
+"""The fields of a prediction record, which a column copied from the input must not replace."""
+
 
 class PredictionWriter(BasePredictionWriter):
     """Stream predictions as they are made, in input order, so that memory does not grow with the input.

@@ -21,12 +21,10 @@ from imdb_cli.data.tables import TABLE_SUFFIXES, is_table, read_predict_rows, re
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
+from imdb_cli.predict import RECORD_FIELDS
 
 Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and")
 """A share in [0, 1)."""
-
-RECORD_FIELDS = ("line", "label", "score", "probs", "embedding")
-"""The fields of a prediction record, which a copied column must not replace."""
 
 SPLITS_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}
 """The labelled splits each Lightning stage reads."""
