@@ -11,6 +11,7 @@ callback only, so that it is always the newest state.
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
 from jsonargparse.typing import PositiveInt
 from pytorch_lightning import callbacks
 
@@ -32,7 +33,18 @@ class _AfterValidation(pl.Callback):
 class BestCheckpoint(_AfterValidation, callbacks.ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` for the best validation score (``best.ckpt`` in the shared
     config); in a fit that never validates it saves nothing, instead of a warning or a crash.
-    ``last.ckpt`` is :class:`LastCheckpoint`'s: keep ``save_last`` off here."""
+    ``last.ckpt`` is :class:`LastCheckpoint`'s: keep ``save_last`` off here.
+
+    Without a ``monitor`` it keeps the best of the task's own score (``Task.monitor``): ``val_acc``
+    for a classifier, ``val_f1_micro`` for a multi-label one, the lowest ``val_mse`` for a regression.
+    """
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        task = getattr(pl_module, "task", None)
+        if self.monitor is None and task is not None:
+            self.monitor, mode = task.monitor
+            self.kth_value, self.mode = torch.tensor(torch.inf if mode == "min" else -torch.inf), mode
+        super().setup(trainer, pl_module, stage)
 
     def _save_topk_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
         if self.monitor is not None and self._waits_for_validation(trainer):

@@ -10,7 +10,7 @@ import torch
 from imdb_cli.errors import UserError
 
 # Keys a checkpoint must not set: link targets (set from their sources) and LightningCLI's bookkeeping.
-_NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer"}
+_NOT_FROM_CHECKPOINT = {"_class_path", "_instantiator", "label_names", "tokenizer", "task_kind"}
 
 
 def read_checkpoint(ckpt_path: str, weights_only: bool = True) -> dict:
@@ -34,6 +34,8 @@ def checkpoint_defaults(ckpt_path: str) -> dict:
     defaults |= {f"data.{k}": v for k, v in data.items() if k not in _NOT_FROM_CHECKPOINT}
     if model.get("label_names"):
         defaults["data.label_names"] = model["label_names"]
+    if model.get("task_kind"):  # the task the labels made (multi-label from JSON lists), not only --data.task
+        defaults["data.task"] = model["task_kind"]
     return defaults
 
 

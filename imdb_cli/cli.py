@@ -54,6 +54,7 @@ class IMDBCLI(LightningCLI):
         )
         parser.link_arguments("model.encoder", "data.tokenizer")
         parser.link_arguments("data.label_names", "model.label_names", apply_on="instantiate")
+        parser.link_arguments("data.task_kind", "model.task_kind", apply_on="instantiate")
         parser.link_arguments(
             "trainer.default_root_dir", "trainer.logger.init_args.save_dir", compute_fn=lambda root: root or "."
         )

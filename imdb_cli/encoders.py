@@ -74,6 +74,16 @@ def load_config(name: str):
         raise _not_found(name, err) from None
 
 
+def takes_segments(encoder) -> bool:
+    """Whether an encoder reads segment ids (``token_type_ids``): BERT's family has a table of two or
+    more segments; DistilBERT's forward takes none, RoBERTa's table has one. A text pair's segment ids
+    go only to encoders that read them."""
+    import inspect
+
+    accepts = "token_type_ids" in inspect.signature(encoder.forward).parameters
+    return accepts and getattr(encoder.config, "type_vocab_size", 0) >= 2
+
+
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 """Config names of the dropout on attention probabilities (BERT family, DistilBERT family)."""
 

@@ -47,11 +47,18 @@ head.load_state_dict(load_file(f"{path}/head.safetensors"))
 head.eval()
 
 texts = ["A moving, beautifully acted film.", "Dull, predictable and far too long."]
+# A pair model (two names in meta["text_column"]) reads tokenizer(firsts, seconds, ...) instead.
 batch = tokenizer(texts, padding=True, truncation=True, max_length=meta["max_length"], return_tensors="pt")
 with torch.no_grad():
-    probs = head(encoder(**batch).last_hidden_state[:, 0]).softmax(-1)
-for text, p in zip(texts, probs):
-    print(labels[p.argmax()], round(p.max().item(), 4), text)
+    logits = head(encoder(**batch).last_hidden_state[:, 0])
+for text, row in zip(texts, logits):
+    if meta["task"] == "regression":  # the head outputs the target itself
+        print(round(row[0].item(), 4), text)
+    elif meta["task"] == "multi_label":  # every label whose probability reaches its threshold
+        print([l for l, p, t in zip(labels, row.sigmoid().tolist(), meta["thresholds"]) if p >= t], text)
+    else:
+        p = row.softmax(-1)
+        print(labels[p.argmax()], round(p.max().item(), 4), text)
 """
 """Prediction with transformers and torch alone. ``truncation=True`` keeps a long text's head; ``imdb``
 keeps what ``truncation`` in classifier.json says (head and tail by default), so texts longer than
@@ -72,7 +79,7 @@ def read_classifier(path: str | Path) -> dict:
 def exported_defaults(path: str | Path) -> dict:
     """The model and data settings of an exported directory, as dotted parser keys."""
     meta = read_classifier(path)
-    return {
+    defaults = {
         "model.encoder": str(path),
         "model.head_hidden": meta["head_hidden"],
         "model.dropout": meta["dropout"],
@@ -80,7 +87,13 @@ def exported_defaults(path: str | Path) -> dict:
         "data.max_length": meta["max_length"],
         "data.truncation": meta["truncation"],
         "data.head_tokens": meta["head_tokens"],
+        "data.task": meta.get("task", "classification"),  # exports before task kinds were classifiers
     }
+    if "thresholds" in meta:
+        defaults["model.threshold"] = meta["thresholds"]
+    if "text_column" in meta:
+        defaults["data.text_column"] = meta["text_column"]
+    return defaults
 
 
 def load_head(path: str | Path) -> dict[str, torch.Tensor] | None:
@@ -105,13 +118,18 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
         raise UserError(f"--output_dir {output_dir} exists and is not an earlier export: choose another directory")
     checkpoint = read_checkpoint(ckpt_path, weights_only=weights_only is not False)
     model.build(pretrained=False)
-    model.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
-    model.load_state_dict(checkpoint["state_dict"])
+    saved = checkpoint.get("hyper_parameters", {})
+    model.check_fits(checkpoint["state_dict"], saved.get("encoder"))
+    state_dict = dict(checkpoint["state_dict"])
+    model.task.load_overrides(state_dict, saved)
+    model.load_state_dict(state_dict)
     model.eval()
     hp = datamodule.hparams
     meta = {
         "format": 1,
+        "task": model.task.name,
         "label_names": list(model.label_names),
+        **model.task.export_meta(),
         "head_hidden": model.head[0].out_features,
         "dropout": model.hparams.dropout,
         "max_length": hp.max_length,
@@ -123,6 +141,8 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
         "global_step": checkpoint.get("global_step"),
         "imdb_cli_version": __version__,
     }
+    if not isinstance(hp.text_column, str):
+        meta["text_column"] = list(hp.text_column)
     tested = report_dir(ckpt_path) / METRICS_FILE
     test = json.loads(tested.read_text()) if tested.is_file() else None
 
@@ -134,7 +154,7 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
         model.encoder.save_pretrained(tmp, safe_serialization=True)
         tokenizer = load_tokenizer(hp.tokenizer)
         tokenizer.save_pretrained(tmp)
-        save_file({k: v.contiguous() for k, v in model.head.state_dict().items()}, tmp / HEAD_FILE)
+        save_file(model.task.export_head(model.head), tmp / HEAD_FILE)
         (tmp / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         card = model_card(meta, hp, test, out.name, tokenizer.num_special_tokens_to_add())
         (tmp / "README.md").write_text(card)
@@ -163,8 +183,11 @@ def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: i
     lines = ["---", "library_name: transformers"]
     lines += [f"base_model: {base}"] if on_hub else []
     lines += ["tags: [imdb-cli, text-classification]", "---", ""]
-    lines += [f"# {name}", "", f"`{base}` fine-tuned for text classification by imdb-cli {meta['imdb_cli_version']}."]
-    lines += [f"Labels: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
+    kind = {"multi_label": "multi-label text classification", "regression": "text regression"}
+    what = kind.get(meta.get("task"), "text classification")
+    lines += [f"# {name}", "", f"`{base}` fine-tuned for {what} by imdb-cli {meta['imdb_cli_version']}."]
+    outputs = "Predicts" if meta.get("task") == "regression" else "Labels"
+    lines += [f"{outputs}: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
     lines[-1] += f", special tokens included: longer texts keep {_kept(meta, special_tokens)}."
     lines += ["", "## Test results", ""]
     if test is None:
@@ -173,10 +196,17 @@ def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: i
         lines += [f"On {test['samples']} test texts ({_describe(test.get('data'), 'test')}):", ""]
         lines += ["| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v:.4f} |" for k, v in test["metrics"].items()]
-        lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
-        lines += ["| | " + " | ".join(test["label_names"]) + " |", "| --- |" + " --- |" * len(test["label_names"])]
-        rows = zip(test["label_names"], test["confusion_matrix"], strict=True)
-        lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in rows]
+        if "confusion_matrix" in test:
+            lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
+            names = test["label_names"]
+            lines += ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+            rows = zip(names, test["confusion_matrix"], strict=True)
+            lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in rows]
+        if "per_label" in test:
+            lines += ["", "Per label, at the thresholds in `classifier.json`:", ""]
+            lines += ["| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+            for label, f in test["per_label"].items():
+                lines += [f"| {label} | {f['precision']:.4f} | {f['recall']:.4f} | {f['f1']:.4f} | {f['support']} |"]
     lines += ["", "## Training", ""]
     lines += [f"- checkpoint: `{meta['checkpoint']}` (epoch {meta['epoch']}, {meta['global_step']} optimizer steps)"]
     lines += [f"- data: {_describe(dict(data), 'train')}, batch size {data['batch_size']}"]

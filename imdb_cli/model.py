@@ -9,14 +9,14 @@ import torch
 from jsonargparse.typing import ClosedUnitInterval, PositiveFloat, PositiveInt
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
+from torchmetrics import MeanMetric
 
 from imdb_cli import encoders
 from imdb_cli.errors import UserError
 from imdb_cli.export import load_head
 from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
 from imdb_cli.schedules import build_scheduler, check_resumed_length
+from imdb_cli.tasks import TaskName, build_task
 
 
 class EncoderOutputs(NamedTuple):
@@ -29,10 +29,12 @@ class EncoderOutputs(NamedTuple):
 
 
 class SentimentClassifier(pl.LightningModule):
-    """Fine-tune a transformer encoder for text classification.
+    """Fine-tune a transformer encoder for text classification or regression.
 
     The first ([CLS]) token of the encoder's last hidden layer goes through
-    Linear → ReLU → Dropout → Linear(number of labels), as in the reference IMDB recipe.
+    Linear → ReLU → Dropout → Linear(number of labels, or 1 for a regression), as in the reference
+    IMDB recipe. What the outputs mean (softmax, one sigmoid per label, a number), the loss and the
+    metrics belong to the task (:mod:`imdb_cli.tasks`).
     The encoder is built in ``configure_model`` (not ``__init__``), with pretrained weights only
     when no checkpoint is about to replace them.
 
@@ -40,6 +42,8 @@ class SentimentClassifier(pl.LightningModule):
         encoder: Hugging Face Hub id, local directory, or ``pkg://PACKAGE/DIR`` of a packaged model.
             A directory written by ``imdb export`` brings its trained head along.
         label_names: class names in label-id order; linked from the data, not set on its own.
+        task_kind: ``classification``, ``multi_label`` or ``regression``; linked from the data (its
+            ``task``, and its labels), not set on its own.
         head_hidden: width of the head's hidden layer; by default the encoder's width.
         dropout: dropout probability between the head's two layers.
         attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
@@ -63,7 +67,13 @@ class SentimentClassifier(pl.LightningModule):
         class_weights: weights of the classes in the training loss, for imbalanced data:
             ``balanced`` (each class weighs the inverse of its share of the training split, as in
             scikit-learn) or one weight per label, in label order. Validation and test losses stay
-            unweighted; watch ``val_f1`` (macro) rather than ``val_acc`` on such data.
+            unweighted; watch ``val_f1`` (macro) rather than ``val_acc`` on such data. Multi-label:
+            each label's positive texts weigh ``balanced`` (negatives per positive, BCE's
+            ``pos_weight``) or the weight given.
+        threshold: multi-label only: the probability from which a label is predicted, one for all
+            labels or one per label; ``tune`` chooses each label's on the validation split after every
+            validation (the F1-best of 0, 0.01, ..., 1). Saved in checkpoints and exports; given with
+            ``--ckpt_path``, it replaces the checkpoint's.
     """
 
     def __init__(
@@ -82,6 +92,8 @@ class SentimentClassifier(pl.LightningModule):
         },
         compile: bool = False,
         class_weights: Literal["balanced"] | list[PositiveFloat] | None = None,
+        task_kind: TaskName = "classification",
+        threshold: ClosedUnitInterval | list[ClosedUnitInterval] | Literal["tune"] = 0.5,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -90,13 +102,8 @@ class SentimentClassifier(pl.LightningModule):
         self.scheduler = scheduler
         self.encoder: nn.Module | None = None
         self.head: nn.Module | None = None
-        metrics = MetricCollection(
-            {
-                "acc": MulticlassAccuracy(len(self.label_names), average="micro"),
-                "f1": MulticlassF1Score(len(self.label_names), average="macro"),
-                "auroc": MulticlassAUROC(len(self.label_names)),
-            }
-        )
+        self.task = build_task(task_kind, self.label_names, threshold)
+        metrics = self.task.metrics()
         self.val_metrics = metrics.clone(prefix="val_")
         self.test_metrics = metrics.clone(prefix="test_")
         # Weighted sums synced over ranks. Lightning's own mean of a logged tensor averages the
@@ -121,6 +128,7 @@ class SentimentClassifier(pl.LightningModule):
         hp = self.hparams
         self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout).train()
         self._check_max_length()
+        self._segments = encoders.takes_segments(self.encoder)
         # The head reads the [CLS] hidden state, never the pooler: frozen, DDP expects no gradient for it.
         pooler = getattr(self.encoder, "pooler", None)
         if pooler is not None:
@@ -130,9 +138,10 @@ class SentimentClassifier(pl.LightningModule):
         width = self.encoder.config.hidden_size
         hidden = hp.head_hidden or width
         self.head = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(hp.dropout), nn.Linear(hidden, self.num_labels)
+            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(hp.dropout), nn.Linear(hidden, self.task.out_features)
         )
         exported = load_head(encoders.resolve(hp.encoder)) if pretrained else None
+        self._trained_head = exported is not None
         if exported is not None:
             try:
                 self.head.load_state_dict(exported)
@@ -155,7 +164,9 @@ class SentimentClassifier(pl.LightningModule):
         """Lightning calls this before it loads the weights: a checkpoint of another encoder or head
         (``--model.encoder`` given beside ``--ckpt_path``) is one line, not a size-mismatch traceback."""
         if "FSDP" not in type(self.trainer.strategy).__name__:  # FSDP's own view of the weights is sharded
-            self.check_fits(checkpoint["state_dict"], checkpoint.get("hyper_parameters", {}).get("encoder"))
+            saved = checkpoint.get("hyper_parameters", {})
+            self.check_fits(checkpoint["state_dict"], saved.get("encoder"))
+            self.task.load_overrides(checkpoint["state_dict"], saved)
             if self.trainer.state.fn == "fit" and checkpoint.get("optimizer_states"):
                 check_resumed_groups(checkpoint["optimizer_states"][0], self.parameter_groups(), self.trainer.ckpt_path)
 
@@ -179,58 +190,67 @@ class SentimentClassifier(pl.LightningModule):
                     "leave --model.encoder out to use it"
                 )
 
-    def get_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutputs:
-        """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def get_outputs(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> EncoderOutputs:
+        """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use.
+        ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
+        segments = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
         return EncoderOutputs(hidden, hidden[:, 0])
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of shape ``(batch, num_labels)``."""
-        return self.head(self.get_outputs(input_ids, attention_mask).cls)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits of shape ``(batch, outputs)``: one per label, or one for a regression."""
+        return self.head(self.get_outputs(input_ids, attention_mask, token_type_ids).cls)
 
     def setup(self, stage: str) -> None:
-        """The class weights of the training loss, from the training split (read by now)."""
-        if stage == "fit" and self.hparams.class_weights is not None:
-            labels = self.trainer.datamodule.datasets["train"].labels
-            weights = class_weights(self.hparams.class_weights, labels, self.label_names)
-            self.register_buffer("loss_weights", weights.to(self.device), persistent=False)
+        """What the task takes from the training split (read by now): class weights, a target's scale."""
+        if stage == "fit":
+            targets = self.trainer.datamodule.datasets["train"].labels
+            trained_head = getattr(self, "_trained_head", False)
+            self.task.fit_to(targets, self.hparams.class_weights, trained_head=trained_head)
 
-    def _loss_and_logits(self, batch: dict, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        weights = None if weights is None else weights.float()  # FSDP casts buffers to bf16
-        return nn.functional.cross_entropy(logits.float(), batch["labels"], weight=weights), logits
+    def _loss_and_logits(self, batch: dict, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+        return self.task.loss(logits, batch["labels"], training), logits
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _ = self._loss_and_logits(batch, getattr(self, "loss_weights", None))
+        loss, _ = self._loss_and_logits(batch, training=True)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
         return loss
 
     def _evaluate(self, batch: dict, stage: str) -> dict[str, torch.Tensor]:
         loss, logits = self._loss_and_logits(batch)
-        probs = logits.float().softmax(-1)
+        scores = self.task.scores(logits)
         if self._trainer is not None and self.trainer.sanity_checking:
             # Lightning discards these; the few longest reviews may hold one class, which AUROC warns of.
-            return {"probs": probs, "labels": batch["labels"]}
+            return {"scores": scores, "labels": batch["labels"]}
         metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
-        metrics.update(probs, batch["labels"])
+        self.task.update(metrics, scores, batch["labels"])
         mean_loss.update(loss, weight=len(batch["labels"]))
         self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log_dict(metrics, prog_bar=True)
-        return {"probs": probs, "labels": batch["labels"]}
+        return {"scores": scores, "labels": batch["labels"]}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "val")
 
+    def on_validation_epoch_end(self) -> None:
+        """Settings the task chooses on validation data (multi-label thresholds with ``tune``)."""
+        if not self.trainer.sanity_checking:
+            self.task.on_validation_end()
+
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Also returns the batch's probabilities and labels, for callbacks such as the test report."""
+        """Also returns the batch's scores and labels, for callbacks such as the test report."""
         return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        cls = self.get_outputs(batch["input_ids"], batch["attention_mask"]).cls
-        probs = self.head(cls).float().softmax(-1)
+        cls = self.get_outputs(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).cls
         return {
-            "index": batch["index"], "line": batch["line"], "probs": probs, "copied": batch.get("copied"),
-            "embedding": cls.float(),
+            "index": batch["index"], "line": batch["line"], "scores": self.task.scores(self.head(cls)),
+            "copied": batch.get("copied"), "embedding": cls.float(),
         }  # fmt: skip
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
@@ -263,23 +283,6 @@ class SentimentClassifier(pl.LightningModule):
         if self.trainer.ckpt_path is not None:
             for config in self.trainer.lr_scheduler_configs:
                 check_resumed_length(config.scheduler, getattr(self, "_planned_steps", None), self.trainer.ckpt_path)
-
-
-def class_weights(given: str | list[float], labels: list[int], label_names: list[str]) -> torch.Tensor:
-    """The loss weight of each class: ``balanced`` gives ``n / (classes * count)``, scikit-learn's
-    ``compute_class_weight``; a list is taken as it is, once its length is checked."""
-    if given != "balanced":
-        if len(given) != len(label_names):
-            raise UserError(
-                f"--model.class_weights gives {len(given)} weights for {len(label_names)} labels "
-                f"({', '.join(label_names)}): give one per label, in that order, or balanced"
-            )
-        return torch.tensor(given, dtype=torch.float)
-    counts = torch.bincount(torch.as_tensor(labels, dtype=torch.long), minlength=len(label_names)).float()
-    if (counts == 0).any():
-        missing = label_names[int((counts == 0).nonzero()[0])]
-        raise UserError(f"--model.class_weights balanced: label {missing!r} has no training texts")
-    return counts.sum() / (len(label_names) * counts)
 
 
 def plain(value):

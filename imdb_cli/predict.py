@@ -19,18 +19,17 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from imdb_cli.errors import UserError
 from imdb_cli.staging import staged_file
 
-RECORD_FIELDS = ("line", "label", "score", "probs", "embedding")
-"""The fields of a prediction record, which a column copied from the input must not replace."""
-
 
 class PredictionWriter(BasePredictionWriter):
     """Stream predictions as they are made, in input order, so that memory does not grow with the input.
 
-    Each record is ``{"line", "label", "score", "probs"}``: the 1-based input line (a table's row),
-    the most probable label, its probability, and every label's probability; a predict table's
-    ``--data.id_column`` comes first, under its own name; with ``embeddings``, the [CLS] vector
-    follows. A path ending in ``.csv`` gives CSV, any other path JSON Lines, and no path standard
-    output. A file is written beside its destination and moved into place only when complete, so an
+    Each record is ``{"line", ...}``, the 1-based input line (a table's row), then what the task
+    predicts (:meth:`imdb_cli.tasks.Task.record`): ``label``, ``score`` (its probability) and every
+    label's ``probs`` for a classifier; ``labels`` (those whose probability reaches their threshold,
+    possibly none) and ``probs`` for a multi-label one (``|``-joined in CSV); ``value`` for a regression.
+    A predict table's ``--data.id_column`` comes first, under its own name; with ``embeddings``, the
+    [CLS] vector follows. A path ending in ``.csv`` gives CSV, any other path JSON Lines, and no path
+    standard output. A file is written beside its destination and moved into place only when complete, so an
     existing file survives a failed run.
 
     With several processes (DDP), each rank predicts every ``world_size``-th input
@@ -54,7 +53,7 @@ class PredictionWriter(BasePredictionWriter):
         self.count = 0
         self.next_index = self.rank
         self.pending: dict[int, tuple[int, list[float], dict, list[float] | None]] = {}
-        self.label_names = pl_module.label_names
+        self.task = pl_module.task
         self.width = pl_module.encoder.config.hidden_size if self.embeddings else 0
         datamodule = getattr(trainer, "datamodule", None)
         id_column = getattr(datamodule, "hparams", {}).get("id_column")
@@ -91,9 +90,8 @@ class PredictionWriter(BasePredictionWriter):
             self.out = os.fdopen(fd, "w", encoding="utf-8", newline="")
         if self.is_csv:
             self.csv = csv.writer(self.out)
-            probs = (f"prob_{name}" for name in self.label_names)
             vector = (f"emb_{i}" for i in range(self.width))
-            self.csv.writerow([*self.copied_columns, "line", "label", "score", *probs, *vector])
+            self.csv.writerow([*self.copied_columns, "line", *self.task.csv_columns(), *vector])
         if self.world == 1:
             self.stream = self.out
 
@@ -102,8 +100,12 @@ class PredictionWriter(BasePredictionWriter):
         size = len(prediction["index"])
         copied = prediction.get("copied") or [{}] * size
         vectors = prediction["embedding"].tolist() if self.embeddings else [None] * size
-        indices, lines, probs = prediction["index"].tolist(), prediction["line"].tolist(), prediction["probs"].tolist()
-        for index, *record in zip(indices, lines, probs, copied, vectors, strict=True):
+        indices, lines, scores = (
+            prediction["index"].tolist(),
+            prediction["line"].tolist(),
+            prediction["scores"].tolist(),
+        )
+        for index, *record in zip(indices, lines, scores, copied, vectors, strict=True):
             self.pending[index] = tuple(record)
         while self.next_index in self.pending:
             record = self.pending.pop(self.next_index)
@@ -114,18 +116,16 @@ class PredictionWriter(BasePredictionWriter):
             self.count += 1
             self.next_index += self.world
 
-    def write(self, line: int, probs: list[float], copied: dict | None = None, vector: list | None = None) -> None:
-        """One record to the output."""
-        best = max(range(len(probs)), key=probs.__getitem__)
-        label, score = self.label_names[best], round(probs[best], 6)
+    def write(self, line: int, scores, copied: dict | None = None, vector: list | None = None) -> None:
+        """One record to the output, from one text's scores (probabilities, or a regression's value)."""
+        predicted = self.task.record(scores)
         copied = copied or {}
         vector = [round(x, 6) for x in vector] if vector is not None else None
         if self.is_csv:
             ids = [copied.get(column) for column in self.copied_columns]
-            self.csv.writerow([*ids, line, label, score, *(round(p, 6) for p in probs), *(vector or [])])
+            self.csv.writerow([*ids, line, *self.task.csv_values(predicted), *(vector or [])])
         else:
-            record = {**copied, "line": line, "label": label, "score": score}
-            record["probs"] = {name: round(p, 6) for name, p in zip(self.label_names, probs, strict=True)}
+            record = {**copied, "line": line, **predicted}
             if vector is not None:
                 record["embedding"] = vector
             self.out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

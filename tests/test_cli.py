@@ -160,7 +160,7 @@ def test_predict_reads_stdin_and_writes_only_records_to_stdout(run):
         (["predict", "--ckpt_path", "{ckpt}", "--data.predict_file", "absent.txt"], "absent.txt does not exist"),
         (
             ["fit", "--model.encoder", "{encoder}", "--data.train_file", "one.csv"],
-            "the train data has one label ('pos')",
+            "the training data has one label ('pos')",
         ),
         (
             [

@@ -41,7 +41,7 @@ def test_encoder_trains_with_dropout_on(tiny_encoder):
 
 
 def test_balanced_class_weights_are_inverse_frequencies():
-    from imdb_cli.model import class_weights
+    from imdb_cli.tasks.single_label import balanced_weights as class_weights
 
     weights = class_weights("balanced", [0] * 95 + [1] * 5, ["common", "rare"])
     assert weights.tolist() == pytest.approx([100 / 190, 100 / 10])

@@ -6,8 +6,11 @@ import torch
 
 from imdb_cli.errors import UserError
 from imdb_cli.predict import PredictionWriter
+from imdb_cli.tasks import build_task
 
-MODULE = SimpleNamespace(label_names=["negative", "positive"])
+MODULE = SimpleNamespace(
+    label_names=["negative", "positive"], task=build_task("classification", ["negative", "positive"])
+)
 ONE = SimpleNamespace(world_size=1, global_rank=0)  # a single-process trainer
 
 
@@ -17,7 +20,7 @@ def run(writer, *batches):
     for lines, probs in batches:
         index = torch.arange(start, start + len(lines))
         start += len(lines)
-        prediction = {"index": index, "line": torch.tensor(lines), "probs": torch.tensor(probs)}
+        prediction = {"index": index, "line": torch.tensor(lines), "scores": torch.tensor(probs)}
         writer.write_on_batch_end(ONE, MODULE, prediction, None, None, 0)
     writer.on_predict_end(ONE, MODULE)
 
@@ -67,7 +70,7 @@ def test_records_sorted_by_length_come_out_in_input_order(tmp_path):
     writer = PredictionWriter(str(out))
     writer.on_predict_start(ONE, MODULE)
     for indices, lines in (([2, 0], [5, 1]), ([3], [6]), ([1], [2])):
-        prediction = {"index": torch.tensor(indices), "line": torch.tensor(lines), "probs": torch.rand(len(lines), 2)}
+        prediction = {"index": torch.tensor(indices), "line": torch.tensor(lines), "scores": torch.rand(len(lines), 2)}
         writer.write_on_batch_end(ONE, MODULE, prediction, None, None, 0)
     writer.on_predict_end(ONE, MODULE)
     assert [json.loads(line)["line"] for line in out.read_text().splitlines()] == [1, 2, 5, 6]
@@ -81,7 +84,7 @@ def test_copied_columns_lead_each_record(tmp_path):
         prediction = {
             "index": torch.tensor([1, 0]),
             "line": torch.tensor([3, 1]),
-            "probs": torch.tensor([[0.9, 0.1], [0.2, 0.8]]),
+            "scores": torch.tensor([[0.9, 0.1], [0.2, 0.8]]),
         }
         writer.write_on_batch_end(trainer, MODULE, prediction | {"copied": [{"id": "b"}, {"id": "a"}]}, None, None, 0)
         writer.on_predict_end(trainer, MODULE)
@@ -96,11 +99,13 @@ def test_copied_columns_lead_each_record(tmp_path):
 
 def test_embeddings_follow_the_probabilities(tmp_path):
     module = SimpleNamespace(
-        label_names=["negative", "positive"], encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=2))
+        label_names=["negative", "positive"],
+        task=MODULE.task,
+        encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=2)),
     )
     writer = PredictionWriter(str(tmp_path / "p.jsonl"), embeddings=True)
     writer.on_predict_start(ONE, module)
-    prediction = {"index": torch.tensor([0]), "line": torch.tensor([1]), "probs": torch.tensor([[0.2, 0.8]])}
+    prediction = {"index": torch.tensor([0]), "line": torch.tensor([1]), "scores": torch.tensor([[0.2, 0.8]])}
     writer.write_on_batch_end(ONE, module, prediction | {"embedding": torch.tensor([[0.5, -1.25]])}, None, None, 0)
     writer.on_predict_end(ONE, module)
     record = json.loads((tmp_path / "p.jsonl").read_text())

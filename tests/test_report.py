@@ -9,7 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from imdb_cli.report import FIGURES, TestReport, report_dir
+from imdb_cli.report import TestReport, report_dir
+from imdb_cli.tasks import build_task
+
+FIGURES = ("confusion_matrix", "roc_curve", "precision_recall_curve")
 
 
 def test_report_dir_sits_beside_the_checkpoints_run(tmp_path):
@@ -27,7 +30,7 @@ def test_report_counts_every_prediction_and_draws_every_figure(tmp_path, labels)
         is_global_zero=True, global_step=7, datamodule=None,
         callback_metrics={"test_acc": torch.tensor(0.75), "val_acc": torch.tensor(0.5)},
     )  # fmt: skip
-    module = SimpleNamespace(label_names=labels, device=torch.device("cpu"))
+    module = SimpleNamespace(label_names=labels, device=torch.device("cpu"), task=build_task("classification", labels))
     report = TestReport(tmp_path / "report", "runs/checkpoints/best.ckpt")
     report.setup(trainer, module, "test")
     report.on_test_start(trainer, module)
@@ -36,7 +39,7 @@ def test_report_counts_every_prediction_and_draws_every_figure(tmp_path, labels)
     for _ in range(5):
         target = torch.randint(0, len(labels), (8,), generator=generator)
         probs = (torch.randn(8, len(labels), generator=generator) + 2 * torch.eye(len(labels))[target]).softmax(-1)
-        report.on_test_batch_end(trainer, module, {"probs": probs, "labels": target}, None, 0)
+        report.on_test_batch_end(trainer, module, {"scores": probs, "labels": target}, None, 0)
         truth += target.tolist()
         predicted += probs.argmax(-1).tolist()
     report.on_test_end(trainer, module)
@@ -74,7 +77,7 @@ def test_the_report_names_the_test_table_not_the_default_source():
 
 
 def test_per_class_figures_show_a_class_never_predicted():
-    from imdb_cli.report import per_class
+    from imdb_cli.tasks.single_label import per_class
 
     figures = per_class(torch.tensor([[95, 0], [5, 0]]), ["common", "rare"])
     assert figures["rare"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 5}

@@ -11,17 +11,27 @@ from torch.utils.data import Dataset, IterableDataset, Sampler
 
 
 class TokenizedDataset(Dataset):
-    """Token ids with one label id each (``-1`` where the label is unknown)."""
+    """Token ids with one target each: a class id, a 0/1 row per label (multi-label) or a number;
+    ``token_type_ids`` (segment ids) for text pairs on encoders that have them."""
 
-    def __init__(self, input_ids: Sequence[Sequence[int]], labels: Sequence[int]) -> None:
+    def __init__(
+        self,
+        input_ids: Sequence[Sequence[int]],
+        labels: Sequence,
+        token_type_ids: Sequence[Sequence[int]] | None = None,
+    ) -> None:
         self.input_ids = input_ids
         self.labels = labels
+        self.token_type_ids = token_type_ids
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
     def __getitem__(self, index: int) -> dict:
-        return {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+        sample = {"input_ids": self.input_ids[index], "labels": self.labels[index]}
+        if self.token_type_ids is not None:
+            sample["token_type_ids"] = self.token_type_ids[index]
+        return sample
 
 
 class LineDataset(IterableDataset):
@@ -29,7 +39,8 @@ class LineDataset(IterableDataset):
 
     ``lines`` is a callable returning a fresh iterator of ``(line_number, text)``, or of
     ``(line_number, text, copied)`` where ``copied`` holds columns the records carry along, so that the
-    dataset can be iterated more than once; ``encode`` maps a list of texts to lists of ids.
+    dataset can be iterated more than once; ``encode`` maps a list of texts (or pairs) to columns of ids
+    (:meth:`imdb_cli.data.tokenization.Encoder.encode`).
     Within each chunk of ``chunk_size`` texts, samples come longest first, so that batches hold
     texts of similar length; ``index`` (the text's position in the input) lets the writer restore
     the input order. Memory holds one chunk, however long the input.
@@ -60,11 +71,13 @@ class LineDataset(IterableDataset):
     def _encode(self, chunk: list[tuple[int, int, str, dict]]) -> Iterator[dict]:
         if not chunk:
             return
-        ids = self.encode([text for _, _, text, _ in chunk])
+        columns = self.encode([text for _, _, text, _ in chunk])
         samples = [
-            {"input_ids": input_ids, "line": line, "index": index} | ({"copied": copied} if copied else {})
-            for (index, line, _, copied), input_ids in zip(chunk, ids, strict=True)
+            {"line": line, "index": index} | ({"copied": copied} if copied else {}) for index, line, _, copied in chunk
         ]
+        for name, values in columns.items():
+            for sample, ids in zip(samples, values, strict=True):
+                sample[name] = ids
         yield from sorted(samples, key=lambda s: len(s["input_ids"]), reverse=True)
 
 
@@ -88,12 +101,20 @@ class PadCollate:
             width = max(longest, min(width, self.max_width))
         input_ids = torch.full((len(samples), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
+        segments = "token_type_ids" in samples[0]
+        token_type_ids = torch.zeros((len(samples), width), dtype=torch.long) if segments else None
         for row, sample in enumerate(samples):
             ids = sample["input_ids"]
             input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
             attention_mask[row, : len(ids)] = 1
+            if segments:
+                token_type_ids[row, : len(ids)] = torch.as_tensor(sample["token_type_ids"], dtype=torch.long)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        for key in ("labels", "line", "index"):
+        if segments:
+            batch["token_type_ids"] = token_type_ids
+        if "labels" in samples[0]:  # class ids stay integers; multi-label rows and regression targets are floats
+            batch["labels"] = torch.tensor([s["labels"] for s in samples])
+        for key in ("line", "index"):
             if key in samples[0]:
                 batch[key] = torch.tensor([s[key] for s in samples], dtype=torch.long)
         if "copied" in samples[0]:

@@ -18,6 +18,9 @@ import torch
 from imdb_cli.data.download import sha256_of
 from imdb_cli.staging import staged_file
 
+Columns = dict[str, list[list[int]]]
+"""Token columns by name, each a list of one list of ids per text."""
+
 
 def fingerprint(path: Path) -> str:
     """Content hash of a file; for a directory, a hash of its files' names, sizes and times."""
@@ -36,7 +39,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 class TokenCache:
-    """Token ids and labels on disk under ``directory``, one file per key."""
+    """Token ids (``input_ids``, and ``token_type_ids`` for text pairs) and labels on disk under
+    ``directory``, one file per key."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -45,27 +49,28 @@ class TokenCache:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
         return self.directory / f"{digest}.pt"
 
-    def load_or_build(
-        self, key: dict, build: Callable[[], tuple[list[list[int]], list[str]]]
-    ) -> tuple[list[list[int]], list[str]]:
+    def load_or_build(self, key: dict, build: Callable[[], tuple[Columns, list]]) -> tuple[Columns, list]:
         path = self.path(key)
         if path.is_file():
             try:
                 entry = torch.load(path, weights_only=True)
-                return unflatten(entry["ids"], entry["offsets"]), entry["labels"]
+                columns = {name: unflatten(flat, entry["offsets"]) for name, flat in entry["columns"].items()}
+                return columns, entry["labels"]
             except Exception:  # an unreadable entry is rebuilt, never trusted
                 path.unlink(missing_ok=True)
-        ids, labels = build()
-        self._save(path, ids, labels, key)
-        return ids, labels
+        columns, labels = build()
+        self._save(path, columns, labels, key)
+        return columns, labels
 
-    def _save(self, path: Path, ids: list[list[int]], labels: list[str], key: dict) -> None:
+    def _save(self, path: Path, columns: Columns, labels: list, key: dict) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        flat, offsets = flatten(ids)
+        flat = {name: flatten(ids) for name, ids in columns.items()}
+        offsets = flat["input_ids"][1]
         fd, tmp = staged_file(path)
         os.close(fd)
         try:
-            torch.save({"ids": flat, "offsets": offsets, "labels": labels, "key": json.dumps(key)}, tmp)
+            entry = {"columns": {name: f for name, (f, _) in flat.items()}, "offsets": offsets, "labels": labels}
+            torch.save(entry | {"key": json.dumps(key)}, tmp)
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)

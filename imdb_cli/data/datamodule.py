@@ -16,12 +16,13 @@ from torch.utils.data import DataLoader
 from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
 from imdb_cli.data.cache import TokenCache, fingerprint, tokenizer_fingerprint
 from imdb_cli.data.download import IMDB_URL, cached_path, download, is_url
-from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, label_names_of, read_aclimdb, read_lines
+from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, read_aclimdb, read_lines
+from imdb_cli.data.splits import stratified_split
 from imdb_cli.data.tables import TABLE_SUFFIXES, is_table, read_predict_rows, read_table
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
-from imdb_cli.predict import RECORD_FIELDS
+from imdb_cli.tasks import RECORD_FIELDS, TASKS, MultiLabel, SingleLabel, Task, TaskName
 
 Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and")
 """A share in [0, 1)."""
@@ -29,14 +30,17 @@ Share = restricted_number_type("Share", float, [(">=", 0), ("<", 1)], join="and"
 SPLITS_OF_STAGE = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ()}
 """The labelled splits each Lightning stage reads."""
 
+RATING = "rating"
+"""The target of a regression on aclImdb: each review's star rating, from its file name."""
+
 
 class IMDBDataModule(pl.LightningDataModule):
-    """IMDB reviews, or any CSV/JSON Lines text classification set, as tokenized batches.
+    """IMDB reviews, or any CSV/JSON Lines/Parquet text classification or regression set, as tokenized batches.
 
     Labelled data comes either from ``source`` (aclImdb: a URL, a ``.tar.gz`` or a directory) or,
     when any of ``train_file``/``val_file``/``test_file`` is given, from those tables. Without a
-    ``val_file`` the training data is split seeded into train and validation; the test split is
-    always used whole.
+    ``val_file`` the training data is split into train and validation, seeded and stratified by
+    label; the test split is always used whole.
 
     Args:
         source: aclImdb data: an ``http(s)://`` URL of ``aclImdb_v1.tar.gz`` (downloaded once into
@@ -50,8 +54,17 @@ class IMDBDataModule(pl.LightningDataModule):
         invalid_utf8: invalid UTF-8 in any input (tables, aclImdb reviews, the predict file):
             ``error`` stops and names the file and line, ``replace`` reads U+FFFD in place of the
             bad bytes.
-        text_column: column of the tables holding the text.
-        label_column: column of the tables holding the label.
+        text_column: column of the tables holding the text, or two columns (``[premise, hypothesis]``)
+            holding a pair of texts, encoded together as the encoder was pretrained on pairs: a
+            separator between them, segment ids where the model has them, the longer text cut first
+            (``truncation`` applies to single texts).
+        label_column: column of the tables holding the label: a class name, a JSON list of class
+            names (multi-label), or a number (regression).
+        label_separator: split each label cell on this string (``|`` for ``action|comedy``), which
+            makes the task multi-label; an empty cell is a text with none of the labels.
+        task: ``classification`` (one label per text; multi-label as soon as the labels are JSON
+            lists or ``label_separator`` is given), ``multi_label``, or ``regression`` (a number
+            per text; on aclImdb, each review's star rating, 1-4 and 7-10, from its file name).
         id_column: column of a predict table copied into every prediction record, under its own
             name, to join the predictions back to the table.
         label_names: class names in label-id order; by default fixed by aclImdb
@@ -91,8 +104,10 @@ class IMDBDataModule(pl.LightningDataModule):
         test_file: str | None = None,
         predict_file: str | None = None,
         invalid_utf8: Literal["error", "replace"] = "error",
-        text_column: str = "text",
+        text_column: str | tuple[str, str] = "text",
         label_column: str = "label",
+        label_separator: str | None = None,
+        task: TaskName = "classification",
         id_column: str | None = None,
         label_names: list[str] | None = None,
         tokenizer: str = "distilbert-base-uncased",
@@ -128,18 +143,40 @@ class IMDBDataModule(pl.LightningDataModule):
         return any((hp.train_file, hp.val_file, hp.test_file))
 
     @property
+    def task_kind(self) -> str:
+        """The task the labels make: ``--data.task``, except that classification labels that are JSON
+        lists, or split by ``label_separator``, make it multi-label."""
+        hp = self.hparams
+        if hp.task != SingleLabel.name:
+            return hp.task
+        if hp.label_separator is not None:
+            return MultiLabel.name
+        if self.uses_tables and self._multi_label_cells:
+            return MultiLabel.name
+        return hp.task
+
+    @property
+    def task(self) -> type[Task]:
+        return TASKS[self.task_kind]
+
+    @property
+    def _first_split(self) -> str:
+        """The split label names are read from: the training table when there is one."""
+        return "train" if self.hparams.train_file else "val" if self.hparams.val_file else "test"
+
+    @property
     def label_names(self) -> list[str]:
-        """Class names in label-id order (the model's head is sized from these)."""
-        where = f"--data.label_names {self._label_names}"
+        """Output names in order (the model's head is sized from these): class names, or for a
+        regression the target's name."""
         if self._label_names is None:
             if not self.uses_tables:
-                self._label_names = list(ACLIMDB_LABELS.values())
+                regression = self.task_kind == "regression"
+                self._label_names = [RATING] if regression else list(ACLIMDB_LABELS.values())
             else:
-                split = "train" if self.hparams.train_file else "val" if self.hparams.val_file else "test"
-                self._label_names = label_names_of(self._table(split).labels)
-                where = f"the {split} data has one label ({self._label_names[0]!r})"
-        if len(self._label_names) < 2:
-            raise UserError(f"{where}: a classifier needs two or more labels")
+                labels = self._as_task_labels(self._table(self._first_split).labels)
+                self._label_names = self.task.label_names_of(labels, self.hparams.label_column)
+        elif len(self._label_names) < 2 and self.task_kind == SingleLabel.name:
+            raise UserError(f"--data.label_names {self._label_names}: a classifier needs two or more labels")
         return self._label_names
 
     def prepare_data(self) -> None:
@@ -178,13 +215,12 @@ class IMDBDataModule(pl.LightningDataModule):
             raise UserError(f"--data.id_column {hp.id_column} would clash with the prediction's own {hp.id_column!r}")
         if is_table(path):
             lines = partial(read_predict_rows, path, hp.text_column, hp.id_column, hp.invalid_utf8)
-        elif hp.id_column:
-            raise UserError(
-                f"--data.id_column {hp.id_column} needs a table to predict ({', '.join(TABLE_SUFFIXES)}), not {path}"
-            )
+        elif hp.id_column or not isinstance(hp.text_column, str):
+            given = f"--data.id_column {hp.id_column}" if hp.id_column else f"--data.text_column {list(hp.text_column)}"
+            raise UserError(f"{given} needs a table to predict ({', '.join(TABLE_SUFFIXES)}), not {path}")
         else:
             lines = partial(read_lines, path, hp.invalid_utf8)
-        self.datasets["predict"] = LineDataset(lines, self._encoder(), num_replicas=world, rank=rank)
+        self.datasets["predict"] = LineDataset(lines, self._encoder().encode, num_replicas=world, rank=rank)
 
     def _splits(self, stage: str) -> tuple[str, ...]:
         if stage == "validate" and not self.validates:
@@ -219,34 +255,44 @@ class IMDBDataModule(pl.LightningDataModule):
             return
         self._encoder()  # a wrong encoder name fails here, before any data is read
 
-        def build() -> tuple[list[list[int]], list[str]]:
+        def build() -> tuple[dict[str, list[list[int]]], list]:
             data = self.labeled_texts(split)
-            input_ids = self._encoder().batched(data.texts, desc=f"tokenizing {split}")
-            print(f"imdb: tokenized {len(input_ids)} {split} texts", file=sys.stderr)
-            return input_ids, data.labels
+            columns = self._encoder().batched(data.texts, desc=f"tokenizing {split}")
+            print(f"imdb: tokenized {len(data)} {split} texts", file=sys.stderr)
+            return columns, data.labels
 
         if self.hparams.cache_tokens:
             cache = TokenCache(self._cache_dir / "tokens")
-            input_ids, labels = cache.load_or_build(self._cache_key(split), build)
+            columns, labels = cache.load_or_build(self._cache_key(split), build)
         else:
-            input_ids, labels = build()
-        ids = {name: i for i, name in enumerate(self.label_names)}
-        unknown = sorted(set(labels) - ids.keys())
-        if unknown:
-            raise UserError(f"{split} data has label {unknown[0]!r}, not one of the model's: {', '.join(ids)}")
-        self.datasets[split] = TokenizedDataset(input_ids, [ids[label] for label in labels])
+            columns, labels = build()
+        targets = self.task.targets(self._as_task_labels(labels), self.label_names, split)
+        self.datasets[split] = TokenizedDataset(columns["input_ids"], targets, columns.get("token_type_ids"))
+
+    @property
+    def _multi_label_cells(self) -> bool:
+        return any(isinstance(label, tuple) for label in self._table(self._first_split).labels)
+
+    def _as_task_labels(self, labels: list) -> list:
+        """JSON lists among classification labels make every label of the data a set of labels."""
+        if self.task_kind == MultiLabel.name:
+            return [label if isinstance(label, tuple) else (label,) for label in labels]
+        if any(isinstance(label, tuple) for label in labels):
+            raise UserError("the labels mix JSON lists and single labels across splits: pass --data.task multi_label")
+        return labels
 
     def _cache_key(self, split: str) -> dict:
         """Everything that could change the token ids of ``split``."""
         hp = self.hparams
         return {
-            "format": 1,
+            "format": 2,
             "split": split,
             "limit": hp[f"max_{split}_samples"],
             "seed": hp.seed,
             "val_fraction": None if hp.val_file else hp.val_fraction,
             "sources": self._fingerprints(split),
             "columns": [hp.text_column, hp.label_column] if self.uses_tables else None,
+            "labels": [self._parse_kind, hp.label_separator],
             "tokenizer": tokenizer_fingerprint(self._encoder().tokenizer),
             "truncation": [hp.max_length, hp.truncation, hp.head_tokens if hp.truncation == "head_tail" else None],
         }
@@ -270,26 +316,32 @@ class IMDBDataModule(pl.LightningDataModule):
                 self._tables["val"] = self._read(hp.val_file, "val")
             else:
                 data = self._read(hp.train_file, "train")
-                order = list(range(len(data)))
-                random.Random(hp.seed).shuffle(order)
-                n_val = round(len(order) * hp.val_fraction)
-                if hp.val_fraction and not 0 < n_val < len(order):
-                    held, left = ("no text", "raise it") if n_val == 0 else ("every text", "lower it")
-                    raise UserError(
-                        f"--data.val_fraction {hp.val_fraction} of {len(order)} training texts holds out {held}: "
-                        f"{left}, or pass 0 to train on all of them without validation"
-                    )
-                self._tables["val"] = data.subset(sorted(order[:n_val]))
-                self._tables["train"] = data.subset(sorted(order[n_val:]))
+                sets = any(isinstance(label, tuple) for label in data.labels)
+                strata = (MultiLabel if sets else TASKS[self._parse_kind]).strata(data.labels)
+                train, val = stratified_split(strata, hp.val_fraction, hp.seed)
+                self._tables["val"] = data.subset(val)
+                self._tables["train"] = data.subset(train)
         return self._tables[split]
+
+    @property
+    def _parse_kind(self) -> str:
+        """The task whose ``parse`` reads label cells: what ``--data.task`` and the separator say
+        (classification cells that are JSON lists are sets of labels, and say multi-label later)."""
+        hp = self.hparams
+        return MultiLabel.name if hp.task == SingleLabel.name and hp.label_separator is not None else hp.task
 
     def _read(self, table: str | None, split: str) -> LabeledTexts:
         hp = self.hparams
         if self.uses_tables:
             if table is None:
                 raise UserError(f"no {split} data: pass --data.{split}_file")
-            return read_table(Path(table).expanduser(), hp.text_column, hp.label_column, hp.invalid_utf8)
-        return read_aclimdb(self._source_path(), "test" if split == "test" else "train", hp.invalid_utf8)
+            parse = TASKS[self._parse_kind].parse
+            path = Path(table).expanduser()
+            return read_table(path, hp.text_column, hp.label_column, hp.invalid_utf8, parse, hp.label_separator)
+        if not isinstance(hp.text_column, str) or hp.label_separator is not None or hp.task == MultiLabel.name:
+            raise UserError("aclImdb reviews are single texts with one label or a rating: pass tables for this task")
+        ratings = hp.task == "regression"
+        return read_aclimdb(self._source_path(), "test" if split == "test" else "train", hp.invalid_utf8, ratings)
 
     def _source_path(self) -> Path:
         """The local aclImdb archive or directory, downloading it if ``prepare_data`` has not."""

@@ -1,7 +1,8 @@
 """Read labelled texts from aclImdb directories and archives, and plain-text predict inputs (tables: ``tables``).
 
-Readers return plain Python lists of texts and string labels; turning labels into ids and texts into
-tokens is the DataModule's job, so that every source behaves alike from there on.
+Readers return plain Python lists of texts and labels (class names, sets of them, or numbers: the task's
+``parse`` reads each cell); turning labels into targets and texts into tokens is the DataModule's job,
+so that every source behaves alike from there on.
 """
 
 from __future__ import annotations
@@ -14,23 +15,30 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from imdb_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from imdb_cli.tasks import Label
 
 ACLIMDB_LABELS = {"neg": "negative", "pos": "positive"}
 """aclImdb folder names and the label names the tool reports for them."""
 
 NEWLINE = b"\n"
 
-_ACLIMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+)_\d+\.txt$")
+_ACLIMDB_MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+)_(\d+)\.txt$")
+
+Text = str | tuple[str, str]
+"""One input: a text, or a pair of texts (premise and hypothesis, question and passage)."""
 
 
 @dataclass
 class LabeledTexts:
-    """Texts with one string label each, in a fixed order."""
+    """Texts (or text pairs) with one label each, in a fixed order."""
 
-    texts: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
+    texts: list[Text] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -44,11 +52,13 @@ def clean_review(text: str) -> str:
     return text.replace("<br />", " ").strip()
 
 
-def read_aclimdb(path: Path, split: str, invalid_utf8: str = "error") -> LabeledTexts:
+def read_aclimdb(path: Path, split: str, invalid_utf8: str = "error", ratings: bool = False) -> LabeledTexts:
     """Read one split (``train`` or ``test``) of aclImdb from a directory or a ``.tar.gz`` archive.
 
-    Reviews come ordered by label (negative first) and then by review id, whatever the order of
-    files on disk or in the archive, so that seeded splits are the same everywhere.
+    Labels are ``negative`` and ``positive``, or with ``ratings`` each review's star rating (1-4 and
+    7-10), from its file name ``<id>_<rating>.txt``. Reviews come ordered by label folder (negative
+    first) and then by review id, whatever the order of files on disk or in the archive, so that
+    seeded splits are the same everywhere.
     """
     if path.is_dir():
         found = _read_aclimdb_dir(path, split, invalid_utf8)
@@ -61,23 +71,25 @@ def read_aclimdb(path: Path, split: str, invalid_utf8: str = "error") -> Labeled
         raise UserError(f"data source {path} has no reviews in {split}/{missing[0]}: is it an aclImdb copy?")
     data = LabeledTexts()
     for key in sorted(found):
-        data.texts.append(found[key])
-        data.labels.append(ACLIMDB_LABELS[key[0]])
+        text, rating = found[key]
+        data.texts.append(text)
+        data.labels.append(float(rating) if ratings else ACLIMDB_LABELS[key[0]])
     return data
 
 
-def _read_aclimdb_dir(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], str]:
+def _read_aclimdb_dir(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], tuple[str, int]]:
     root = path / "aclImdb" if (path / "aclImdb").is_dir() else path
     found = {}
     for folder in ACLIMDB_LABELS:
         for file in (root / split / folder).glob("*.txt"):
             match = _ACLIMDB_MEMBER.search(file.as_posix())
             if match:
-                found[folder, int(match[3])] = clean_review(decode(file.read_bytes(), file, invalid_utf8))
+                text = clean_review(decode(file.read_bytes(), file, invalid_utf8))
+                found[folder, int(match[3])] = text, int(match[4])
     return found
 
 
-def _read_aclimdb_archive(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], str]:
+def _read_aclimdb_archive(path: Path, split: str, invalid_utf8: str) -> dict[tuple[str, int], tuple[str, int]]:
     """Stream the archive: reviews are read straight from it, nothing is extracted to disk.
 
     A gzip archive is read to its very end, where gzip keeps its length and checksum: tarfile
@@ -95,7 +107,7 @@ def _read_aclimdb_archive(path: Path, split: str, invalid_utf8: str) -> dict[tup
                     if member.isfile() and match and match[1] == split:
                         data = archive.extractfile(member).read()
                         text = decode(data, f"{path}:{member.name}", invalid_utf8)
-                        found[match[2], int(match[3])] = clean_review(text)
+                        found[match[2], int(match[3])] = clean_review(text), int(match[4])
             while stream.read(1 << 20):
                 pass
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as err:
@@ -124,14 +136,6 @@ def decode(data: bytes, where, invalid_utf8: str = "error", lines: bool = False)
             f"{where} is not valid UTF-8 ({err.reason} at byte {err.start}); "
             "--data.invalid_utf8 replace substitutes U+FFFD for such bytes"
         ) from None
-
-
-def label_names_of(labels: list[str]) -> list[str]:
-    """The distinct labels in a stable order: numerically if all are integers, else alphabetically."""
-    distinct = set(labels)
-    if all(re.fullmatch(r"-?\d+", label) for label in distinct):
-        return sorted(distinct, key=int)
-    return sorted(distinct)
 
 
 def read_lines(path: str, invalid_utf8: str = "error") -> Iterator[tuple[int, str]]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from imdb_cli.data.sources import LabeledTexts, decode
+from imdb_cli.data.sources import LabeledTexts, Text, decode
 from imdb_cli.errors import UserError
 
 JSON_LINES = (".jsonl", ".json", ".ndjson")
@@ -41,41 +41,72 @@ def iter_rows(path: Path, invalid_utf8: str = "error", columns: list[str] | None
         yield from _csv_rows(path, invalid_utf8, "\t" if suffix == ".tsv" else ",")
 
 
-def read_table(path: Path, text_column: str, label_column: str, invalid_utf8: str = "error") -> LabeledTexts:
-    """Every row's text and label, from any table format."""
+def read_table(
+    path: Path,
+    text_column: str | tuple[str, str],
+    label_column: str,
+    invalid_utf8: str = "error",
+    parse: Callable | None = None,
+    separator: str | None = None,
+) -> LabeledTexts:
+    """Every row's text (or pair of texts, for two text columns) and label, from any table format.
+
+    ``parse(cell, separator)`` reads a label cell (a task's ``parse``; by default a class name, or a
+    JSON list of them); its ``ValueError`` becomes a one-line error naming the row.
+    """
+    from imdb_cli.tasks import SingleLabel
+
+    parse = parse or SingleLabel.parse
+    text_columns = columns_of(text_column)
     data = LabeledTexts()
-    for where, row in iter_rows(path, invalid_utf8, [text_column, label_column]):
-        for column in (text_column, label_column):
+    for where, row in iter_rows(path, invalid_utf8, [*text_columns, label_column]):
+        for column in (*text_columns, label_column):
             if column not in row:
                 raise UserError(f"{path}:{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
-        text, label = row[text_column], row[label_column]
-        if not isinstance(text, str) or not text.strip():
-            raise UserError(f"{path}:{where}: empty text in column {text_column!r}")
-        if label is None or str(label).strip() == "":
-            raise UserError(f"{path}:{where}: empty label in column {label_column!r}")
-        data.texts.append(text)
-        data.labels.append(str(label).strip())
+        texts = []
+        for column in text_columns:
+            text = row[column]
+            if not isinstance(text, str) or not text.strip():
+                raise UserError(f"{path}:{where}: empty text in column {column!r}")
+            texts.append(text)
+        try:
+            label = parse(row[label_column], separator)
+        except ValueError as err:
+            raise UserError(f"{path}:{where}: {err} in column {label_column!r}") from None
+        data.texts.append(texts[0] if len(texts) == 1 else tuple(texts))
+        data.labels.append(label)
     if not data.texts:
         raise UserError(f"data file {path} has no rows")
     return data
 
 
+def columns_of(text_column: str | tuple[str, str] | list[str]) -> list[str]:
+    """The text column, or the two columns of a pair, as a list."""
+    return [text_column] if isinstance(text_column, str) else list(text_column)
+
+
 def read_predict_rows(
-    path: str, text_column: str, id_column: str | None = None, invalid_utf8: str = "error"
-) -> Iterator[tuple[int, str, dict]]:
+    path: str, text_column: str | tuple[str, str], id_column: str | None = None, invalid_utf8: str = "error"
+) -> Iterator[tuple[int, Text, dict]]:
     """Yield ``(row, text, copied)`` for each row with a text: ``row`` counts from 1 (the first row
-    after a CSV header), ``copied`` holds the id column's value under its name. Rows with an empty
-    text are skipped, as blank lines of a text file are; their numbers are not reused."""
-    columns = [text_column] + ([id_column] if id_column else [])
+    after a CSV header), ``text`` is a pair for two text columns, ``copied`` holds the id column's
+    value under its name. Rows with an empty text (either of a pair) are skipped, as blank lines of
+    a text file are; their numbers are not reused."""
+    text_columns = columns_of(text_column)
+    columns = text_columns + ([id_column] if id_column else [])
     for number, (where, row) in enumerate(iter_rows(Path(path), invalid_utf8, columns), start=1):
         for column in columns:
             if column not in row:
                 raise UserError(f"{path}:{where}: no column {column!r} (columns: {', '.join(map(str, row))})")
-        text = row[text_column]
-        if text is not None and not isinstance(text, str):
-            raise UserError(f"{path}:{where}: column {text_column!r} holds {type(text).__name__}, not text")
-        if text and text.strip():
-            yield number, text.strip(), {id_column: row[id_column]} if id_column else {}
+        texts = []
+        for column in text_columns:
+            text = row[column]
+            if text is not None and not isinstance(text, str):
+                raise UserError(f"{path}:{where}: column {column!r} holds {type(text).__name__}, not text")
+            texts.append(text.strip() if text else "")
+        if all(texts):
+            copied = {id_column: row[id_column]} if id_column else {}
+            yield number, texts[0] if len(texts) == 1 else tuple(texts), copied
 
 
 def _text_lines(path: Path, invalid_utf8: str) -> Iterator[str]:

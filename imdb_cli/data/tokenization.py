@@ -26,7 +26,12 @@ def truncate(ids: Sequence[int], budget: int, truncation: Truncation, head_token
 
 
 class Encoder:
-    """Tokenize texts with a Hugging Face fast tokenizer into ids with the model's special tokens."""
+    """Tokenize texts with a Hugging Face fast tokenizer into ids with the model's special tokens.
+
+    A text is cut as ``truncation`` says. A pair of texts is encoded the way the encoder was
+    pretrained on pairs, by the tokenizer itself: separator between them, segment ids
+    (``token_type_ids``) where the model has them, and the longer text truncated first.
+    """
 
     def __init__(self, tokenizer, max_length: int, truncation: Truncation = "head", head_tokens: int = 128):
         self.tokenizer = tokenizer
@@ -45,16 +50,29 @@ class Encoder:
         budget, how, head = self.budget, self.truncation, self.head_tokens
         return [self.prefix + truncate(ids, budget, how, head) + self.suffix for ids in pieces]
 
-    def batched(self, texts: Sequence[str], desc: str = "tokenizing", chunk: int = 2048) -> list[list[int]]:
-        """``self(texts)`` in chunks with a progress bar; the fast tokenizer uses every core per chunk."""
+    def encode(self, texts: Sequence[str | tuple[str, str]]) -> dict[str, list[list[int]]]:
+        """``input_ids`` of texts, or of pairs of texts; pairs add ``token_type_ids`` where the
+        tokenizer makes them (BERT does, DistilBERT and RoBERTa do not)."""
+        if not texts or isinstance(texts[0], str):
+            return {"input_ids": self(texts)}
+        firsts, seconds = ([pair[i] for pair in texts] for i in (0, 1))
+        encoded = self.tokenizer(
+            firsts, seconds, truncation="longest_first", max_length=self.max_length,
+            return_attention_mask=False, verbose=False,
+        )  # fmt: skip
+        return {key: encoded[key] for key in ("input_ids", "token_type_ids") if key in encoded}
+
+    def batched(self, texts: Sequence, desc: str = "tokenizing", chunk: int = 2048) -> dict[str, list[list[int]]]:
+        """``self.encode(texts)`` in chunks with a progress bar; the fast tokenizer uses every core per chunk."""
         from tqdm.auto import tqdm
 
-        ids: list[list[int]] = []
+        columns: dict[str, list[list[int]]] = {}
         with tqdm(total=len(texts), desc=desc, unit="text", disable=len(texts) <= chunk, leave=False) as bar:
             for start in range(0, len(texts), chunk):
-                ids.extend(self(texts[start : start + chunk]))
+                for key, values in self.encode(texts[start : start + chunk]).items():
+                    columns.setdefault(key, []).extend(values)
                 bar.update(min(chunk, len(texts) - start))
-        return ids
+        return columns or {"input_ids": []}
 
 
 def special_tokens(tokenizer) -> tuple[list[int], list[int]]:

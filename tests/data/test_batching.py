@@ -38,7 +38,7 @@ def test_line_dataset_streams_in_chunks_and_can_be_read_twice():
 
     def encode(texts):
         calls.append(len(texts))
-        return [[len(t)] * len(t) for t in texts]
+        return {"input_ids": [[len(t)] * len(t) for t in texts]}
 
     data = LineDataset(lambda: iter(lines), encode, chunk_size=2)
     expected = [
@@ -53,7 +53,7 @@ def test_line_dataset_streams_in_chunks_and_can_be_read_twice():
 
 def test_line_dataset_sorts_each_chunk_by_length_and_numbers_inputs():
     lines = [(1, "a"), (2, "ccc"), (5, "bb"), (6, "dddd")]
-    data = LineDataset(lambda: iter(lines), lambda texts: [[0] * len(t) for t in texts], chunk_size=3)
+    data = LineDataset(lambda: iter(lines), lambda texts: {"input_ids": [[0] * len(t) for t in texts]}, chunk_size=3)
     assert [(s["index"], s["line"]) for s in data] == [(1, 2), (2, 5), (0, 1), (3, 6)]
 
 
@@ -185,18 +185,32 @@ def test_sorted_prediction_comes_back_in_input_order(tmp_path_factory, lines, ch
     expected = [number for number, (keep, _) in enumerate(lines, start=1) if keep]
     assume(expected)
     ranks = FakeRanks(world, len(expected), path.parent)
-    module = SimpleNamespace(label_names=["a", "b"], device="cpu")
+    from imdb_cli.tasks import build_task
+
+    module = SimpleNamespace(label_names=["a", "b"], device="cpu", task=build_task("classification", ["a", "b"]))
     writers = [PredictionWriter(str(path.with_suffix(".jsonl"))) for _ in range(world)]
     for rank, writer in enumerate(writers):
         writer.on_predict_start(ranks.trainers[rank], module)
-        encode = lambda texts: [[7] * len(t) for t in texts]  # noqa: E731
+        encode = lambda texts: {"input_ids": [[7] * len(t) for t in texts]}  # noqa: E731
         data = LineDataset(lambda: read_lines(str(path)), encode, chunk, num_replicas=world, rank=rank)
         for batch in DataLoader(data, batch_size=batch_size, collate_fn=PadCollate(0)):
             probs = torch.full((len(batch["line"]), 2), 0.5)
-            prediction = {"index": batch["index"], "line": batch["line"], "probs": probs}
+            prediction = {"index": batch["index"], "line": batch["line"], "scores": probs}
             writer.write_on_batch_end(ranks.trainers[rank], module, prediction, None, None, 0)
     for rank in reversed(range(world)):  # rank 0 last: it merges once every part is complete
         writers[rank].on_predict_end(ranks.trainers[rank], module)
     written = [json.loads(line)["line"] for line in path.with_suffix(".jsonl").read_text().splitlines()]
     assert written == expected
     assert not list(path.parent.glob(".imdb-predict-*"))
+
+
+def test_collate_pads_segments_and_keeps_each_kind_of_target():
+    collate = PadCollate(pad_token_id=0)
+    pairs = [{"input_ids": [5, 6, 7], "token_type_ids": [0, 0, 1], "labels": [1.0, 0.0]},
+             {"input_ids": [5], "token_type_ids": [0], "labels": [0.0, 1.0]}]  # fmt: skip
+    batch = collate(pairs)
+    assert batch["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]]
+    assert batch["labels"].dtype == torch.float32 and batch["labels"].shape == (2, 2)  # multi-label rows
+    assert collate([{"input_ids": [5], "labels": 7.5}])["labels"].dtype == torch.float32  # a regression target
+    assert collate([{"input_ids": [5], "labels": 1}])["labels"].dtype == torch.int64  # a class id
+    assert "token_type_ids" not in collate([{"input_ids": [5], "labels": 1}])

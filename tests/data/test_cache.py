@@ -14,11 +14,12 @@ def test_second_load_skips_the_build(tmp_path):
 
     def build():
         builds.append(1)
-        return [[1, 2], [3]], ["pos", "neg"]
+        return {"input_ids": [[1, 2], [3]], "token_type_ids": [[0, 1], [0]]}, ["pos", ("a", "b")]
 
     key = {"split": "train", "tokenizer": "abc"}
-    assert cache.load_or_build(key, build) == ([[1, 2], [3]], ["pos", "neg"])
-    assert cache.load_or_build(key, build) == ([[1, 2], [3]], ["pos", "neg"])
+    expected = ({"input_ids": [[1, 2], [3]], "token_type_ids": [[0, 1], [0]]}, ["pos", ("a", "b")])
+    assert cache.load_or_build(key, build) == expected
+    assert cache.load_or_build(key, build) == expected
     assert len(builds) == 1
     cache.load_or_build({**key, "tokenizer": "other"}, build)
     assert len(builds) == 2
@@ -28,8 +29,8 @@ def test_a_damaged_entry_is_rebuilt(tmp_path):
     cache = TokenCache(tmp_path)
     key = {"k": 1}
     cache.path(key).write_bytes(b"not a torch file")
-    assert cache.load_or_build(key, lambda: ([[5]], ["x"])) == ([[5]], ["x"])
-    assert torch.load(cache.path(key), weights_only=True)["labels"] == ["x"]
+    assert cache.load_or_build(key, lambda: ({"input_ids": [[5]]}, [7.5])) == ({"input_ids": [[5]]}, [7.5])
+    assert torch.load(cache.path(key), weights_only=True)["labels"] == [7.5]
 
 
 def test_fingerprints_follow_content(tmp_path):

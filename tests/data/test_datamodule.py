@@ -79,3 +79,71 @@ def test_predict_streams_numbered_lines(tiny_encoder, tmp_path):
     assert batch["line"].tolist() == [1, 3]
     with pytest.raises(UserError, match="does not exist"):
         make(tiny_encoder, predict_file=str(tmp_path / "missing.txt")).setup("predict")
+
+
+def write_jsonl(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_json_list_labels_make_the_task_multi_label(tiny_encoder, tmp_path):
+    rows = [{"text": f"great film {i}", "label": ["pos", "music"] if i % 3 == 0 else ["pos"]} for i in range(8)]
+    rows += [{"text": f"dull plot {i}", "label": "neg"} for i in range(4)]  # a plain label is a set of one
+    dm = make(tiny_encoder, train_file=str(write_jsonl(tmp_path / "tags.jsonl", rows)))
+    assert dm.task_kind == "multi_label" and dm.label_names == ["music", "neg", "pos"]
+    dm.setup("fit")
+    targets = dm.datasets["train"].labels + dm.datasets["val"].labels
+    assert sorted(map(tuple, targets)) == sorted([(1.0, 0.0, 1.0)] * 3 + [(0.0, 0.0, 1.0)] * 5 + [(0.0, 1.0, 0.0)] * 4)
+
+
+def test_a_label_separator_makes_the_task_multi_label(tiny_encoder, tmp_path):
+    rows = ["text,label"] + [f"great film {i},action|comedy" for i in range(4)] + [f"dull {i},drama" for i in range(4)]
+    (tmp_path / "tags.csv").write_text("\n".join(rows) + "\n")
+    dm = make(tiny_encoder, train_file=str(tmp_path / "tags.csv"), label_separator="|")
+    assert dm.task_kind == "multi_label" and dm.label_names == ["action", "comedy", "drama"]
+    plain = make(tiny_encoder, train_file=str(tmp_path / "tags.csv"))
+    assert plain.task_kind == "classification" and plain.label_names == ["action|comedy", "drama"]
+
+
+def test_a_rare_class_is_in_both_splits(tiny_encoder, tmp_path):
+    rows = ["text,label"] + [f"great film {i},common" for i in range(38)] + ["dull plot,rare", "awful plot,rare"]
+    (tmp_path / "skewed.csv").write_text("\n".join(rows) + "\n")
+    dm = make(tiny_encoder, train_file=str(tmp_path / "skewed.csv"))
+    dm.setup("fit")
+    assert dm.datasets["train"].labels.count(1) == 1 and dm.datasets["val"].labels.count(1) == 1
+    assert len(dm.datasets["val"]) == 11  # a quarter of each class: 10 of 38 and 1 of 2
+
+
+def test_aclimdb_regression_reads_the_star_ratings(tiny_encoder, imdb_dir):
+    dm = make(tiny_encoder, source=str(imdb_dir), task="regression")
+    assert dm.task_kind == "regression" and dm.label_names == ["rating"]
+    dm.setup("fit")
+    assert sorted(set(dm.datasets["train"].labels)) == [2.0, 9.0]
+    assert dm.datasets["val"].labels.count(2.0) == dm.datasets["val"].labels.count(9.0) == 3  # stratified
+
+
+def test_pairs_carry_segment_ids_through_the_cache(tiny_encoder, tmp_path):
+    rows = ["premise,hypothesis,label"] + [f"great film,loved it {i},same" for i in range(4)]
+    rows += [f"great film,dull plot {i},different" for i in range(4)]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    settings = {"train_file": str(tmp_path / "pairs.csv"), "text_column": ("premise", "hypothesis")}
+    for _ in range(2):  # the second run reads the cache
+        dm = make(tiny_encoder, cache_dir=str(tmp_path / "cache"), **settings)
+        dm.setup("fit")
+        batch = next(iter(dm.train_dataloader()))
+        assert batch["token_type_ids"].shape == batch["input_ids"].shape and batch["token_type_ids"].max() == 1
+    single = make(tiny_encoder, cache_dir=str(tmp_path / "cache"), train_file=str(tmp_path / "pairs.csv"))
+    with pytest.raises(UserError, match="no column 'text'"):
+        single.setup("fit")
+
+
+def test_a_set_of_labels_in_an_aclimdb_or_mixed_run_is_one_line(tiny_encoder, imdb_dir, tmp_path):
+    with pytest.raises(UserError, match="pass tables for this task"):
+        make(tiny_encoder, source=str(imdb_dir), label_separator="|").setup("fit")
+    train = write_jsonl(tmp_path / "train.jsonl", [{"text": "great", "label": "a"}, {"text": "dull", "label": "b"}])
+    test = write_jsonl(tmp_path / "test.jsonl", [{"text": "great", "label": ["a", "b"]}])
+    dm = make(tiny_encoder, train_file=str(train), test_file=str(test), val_fraction=0)
+    with pytest.raises(UserError, match="mix JSON lists and single labels"):
+        dm.setup("test")

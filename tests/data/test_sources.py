@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from imdb_cli.data.sources import label_names_of, read_aclimdb, read_lines
+from imdb_cli.data.sources import read_aclimdb, read_lines
 from imdb_cli.data.tables import read_table
 from imdb_cli.errors import UserError
 
@@ -104,8 +104,16 @@ def test_a_table_not_in_utf8_names_its_line_or_is_read_with_replacements(tmp_pat
 
 
 def test_label_names_sort_numbers_as_numbers():
-    assert label_names_of(["10", "2", "2", "1"]) == ["1", "2", "10"]
-    assert label_names_of(["pos", "neg", "pos"]) == ["neg", "pos"]
+    from imdb_cli.tasks.base import sorted_names
+
+    assert sorted_names({"10", "2", "1"}) == ["1", "2", "10"]
+    assert sorted_names({"pos", "neg"}) == ["neg", "pos"]
+
+
+def test_aclimdb_ratings_come_from_the_file_names(imdb_dir):
+    rated = read_aclimdb(imdb_dir, "train", ratings=True)
+    assert rated.texts == read_aclimdb(imdb_dir, "train").texts
+    assert set(rated.labels) == {2.0, 9.0}  # the fixture's negative and positive ratings
 
 
 def test_read_lines_numbers_every_line_and_skips_blank_ones(tmp_path):

@@ -90,3 +90,30 @@ def test_csv_rows_after_blank_lines_and_with_lone_cr_line_ends(tmp_path):
     mac = tmp_path / "mac.csv"
     mac.write_bytes(b"review,label\rfine film,pos\rdull,neg\r")
     assert read_table(mac, "review", "label").labels == ["pos", "neg"]
+
+
+def test_two_text_columns_read_as_pairs_for_training_and_predict(tmp_path):
+    rows = [{"premise": "a fine film", "hypothesis": "it was good", "label": "same", "id": 1},
+            {"premise": "dull", "hypothesis": "", "label": "different", "id": 2}]  # fmt: skip
+    path = write(tmp_path / "pairs.jsonl", rows)
+    with pytest.raises(UserError, match=r"pairs.jsonl:2: empty text in column 'hypothesis'"):
+        read_table(path, ("premise", "hypothesis"), "label")
+    assert read_table(write(tmp_path / "p.csv", rows[:1]), ("premise", "hypothesis"), "label").texts == [
+        ("a fine film", "it was good")
+    ]
+    assert list(read_predict_rows(str(path), ("premise", "hypothesis"), "id")) == [
+        (1, ("a fine film", "it was good"), {"id": 1})
+    ]  # the row with an empty text is skipped
+
+
+def test_a_label_cell_the_task_cannot_read_names_its_row(tmp_path):
+    from imdb_cli.tasks import MultiLabel, Regression
+
+    scores = write(tmp_path / "scores.csv", [{"text": "fine", "label": "7"}])
+    assert read_table(scores, "text", "label", parse=Regression.parse).labels == [7.0]
+    write(scores, [{"text": "fine", "label": "7"}, {"text": "dull", "label": "low"}])
+    with pytest.raises(UserError, match=r"scores.csv:3: target 'low' is not a number in column 'label'"):
+        read_table(scores, "text", "label", parse=Regression.parse)
+    tags = write(tmp_path / "tags.csv", [{"text": "fine", "label": "action|"}])
+    with pytest.raises(UserError, match=r"tags.csv:2: label separator '\|' leaves an empty label in 'action\|'"):
+        read_table(tags, "text", "label", parse=MultiLabel.parse, separator="|")

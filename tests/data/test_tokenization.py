@@ -78,3 +78,24 @@ def test_encoded_texts_fit_max_length_with_special_tokens_at_the_ends(tiny_encod
     for ids in Encoder(tokenizer, max_length=12, truncation="head_tail", head_tokens=4)(texts):
         assert len(ids) <= 12
         assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+
+
+def test_a_pair_is_encoded_as_the_encoder_was_pretrained_with_segment_ids(tokenizer):
+    encode = Encoder(tokenizer, max_length=10)
+    columns = encode.encode([("great film", "dull plot"), ("great " * 20, "dull")])
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    first, long = columns["input_ids"]
+    assert first[0] == cls and first.count(sep) == 2 and len(long) == 10  # cut to max_length
+    assert columns["token_type_ids"][0] == [0] * (first.index(sep) + 1) + [1] * (len(first) - first.index(sep) - 1)
+    assert long[-2] != sep and tokenizer.decode(long[long.index(sep) + 1 : -1]) == "dull"  # the longer text is cut
+    assert list(encode.encode(["great film"])) == ["input_ids"]  # single texts need no segments
+
+
+def test_only_encoders_with_a_segment_table_read_segment_ids(tiny_encoder):
+    from transformers import AutoModel, DistilBertConfig, DistilBertModel
+
+    from imdb_cli.encoders import takes_segments
+
+    assert takes_segments(AutoModel.from_pretrained(tiny_encoder))
+    tiny = DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=32)
+    assert not takes_segments(DistilBertModel(tiny))  # its tokenizer gives them all the same, it has no table
