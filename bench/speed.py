@@ -11,6 +11,8 @@ Every figure is a whole process, started as a user starts it, from the same revi
 - accuracy after 1 epoch on 2000 train / 2000 test reviews, with and without the new defaults
   (at 256 tokens by default: at 512 the fp32 seed recipe alone takes over half an hour on 2 cores).
 Results are printed and written as JSON (--out). `make bench` installs `accelerate` for the Trainer.
+`--imdb-only` times imdb-cli alone (no Trainer, pipeline or seed recipe): with PYTHONPATH pointing at
+another checkout, the same figures for another version of the code, to compare two versions on one machine.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--accuracy", type=int, default=2000, help="train and test reviews for accuracy (0: skip)")
     parser.add_argument("--accuracy-length", type=int, default=256, help="max tokens in the accuracy runs")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--imdb-only", action="store_true", help="time imdb-cli alone, without the baselines")
     args = parser.parse_args()
     archive = str(Path(args.archive).resolve())
     work = Path(tempfile.mkdtemp(prefix="imdb-bench-"))
@@ -109,10 +112,11 @@ def main() -> None:
     fit = results["fit"]
     fit["imdb-cli (cold cache)"], ckpt = imdb_fit(work, "ours", archive, args.train, small_val)
     fit["imdb-cli (warm cache)"], _ = imdb_fit(work, "ours-warm", archive, args.train, small_val)
-    hf_fit = [*HF, "fit", "--archive", archive, "--train", str(args.train), "--out", str(work / "hf")]
-    fit["hf-trainer"], _ = timed(hf_fit, work)
-    seed = [*small_val, *SEED_RECIPE, "--data.cache_tokens", "false"]
-    fit["seed-recipe"], _ = imdb_fit(work, "seed", archive, args.train, seed)
+    if not args.imdb_only:
+        hf_fit = [*HF, "fit", "--archive", archive, "--train", str(args.train), "--out", str(work / "hf")]
+        fit["hf-trainer"], _ = timed(hf_fit, work)
+        seed = [*small_val, *SEED_RECIPE, "--data.cache_tokens", "false"]
+        fit["seed-recipe"], _ = imdb_fit(work, "seed", archive, args.train, seed)
     results["fit_samples_per_second"] = {name: args.train / seconds for name, seconds in fit.items()}
     results["padded_fraction"] = padding_report(archive, args.train)
 
@@ -123,8 +127,9 @@ def main() -> None:
     predict = results["predict"] = {}
     ours = [*IMDB, "predict", "--ckpt_path", str(ckpt), "--data.predict_file", "reviews.txt", "--output", "ours.jsonl"]
     predict["imdb-cli"], _ = timed(ours, work)
-    hf = [*HF, "predict", "--model", str(work / "hf" / "model"), "--input", "reviews.txt", "--out", "hf.jsonl"]
-    predict["pipeline"], _ = timed(hf, work)
+    if not args.imdb_only:
+        hf = [*HF, "predict", "--model", str(work / "hf" / "model"), "--input", "reviews.txt", "--out", "hf.jsonl"]
+        predict["pipeline"], _ = timed(hf, work)
 
     if args.accuracy:
         n = str(args.accuracy)
@@ -137,13 +142,17 @@ def main() -> None:
             str(args.accuracy_length),
         ]
         _, ckpt_new = imdb_fit(work, "acc-new", archive, args.accuracy, sizes)
-        _, ckpt_old = imdb_fit(work, "acc-seed", archive, args.accuracy, [*sizes, *SEED_RECIPE])
         results["accuracy_max_length"] = args.accuracy_length
-        results["accuracy"] = {
-            "imdb-cli defaults": test_accuracy(work, ckpt_new, archive, args.accuracy),
-            "seed recipe": test_accuracy(work, ckpt_old, archive, args.accuracy),
-        }
+        results["accuracy"] = {"imdb-cli defaults": test_accuracy(work, ckpt_new, archive, args.accuracy)}
+        if not args.imdb_only:
+            _, ckpt_old = imdb_fit(work, "acc-seed", archive, args.accuracy, [*sizes, *SEED_RECIPE])
+            results["accuracy"]["seed recipe"] = test_accuracy(work, ckpt_old, archive, args.accuracy)
 
+    if args.imdb_only:
+        print(json.dumps(results, indent=2))
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        shutil.rmtree(work)
+        return
     results["ratios"] = {
         "fit: hf-trainer / imdb-cli (cold)": fit["hf-trainer"] / fit["imdb-cli (cold cache)"],
         "fit: seed-recipe / imdb-cli (cold)": fit["seed-recipe"] / fit["imdb-cli (cold cache)"],

@@ -7,8 +7,8 @@ writes, from seeded samples of the training and test reviews (never the same rev
   ``negative``, plus ``extreme`` for a rating of 1 or 10 and ``mixed`` for 4 or 7;
   ``tags.csv``: the same training rows with the labels joined by ``|``;
 - ``skewed.csv`` / ``skewed_test.csv``: 95% negative, 5% positive reviews;
-- ``pairs.csv`` / ``pairs_test.csv``: the opening words of two reviews, ``same`` or ``different``
-  sentiment: a label that needs both texts;
+- ``pairs.csv`` / ``pairs_test.csv``: the first half of a review and the second half of the same
+  review (``same``) or of another (``other``), half of each: a label that neither text gives alone;
 - ``scores.parquet`` / ``scores_test.parquet``: each review's star rating as a number.
 """
 
@@ -35,8 +35,11 @@ def tags(rating: float) -> list[str]:
     return labels
 
 
-def opening(text: str, words: int = 60) -> str:
-    return " ".join(text.split()[:words])
+def halves(text: str, words: int = 80) -> tuple[str, str]:
+    """The first and the second half of a review, each at most ``words`` words (the second its end)."""
+    tokens = text.split()
+    middle = len(tokens) // 2
+    return " ".join(tokens[:middle][:words]), " ".join(tokens[middle:][-words:])
 
 
 def write_csv(path: Path, header: list[str], rows) -> None:
@@ -71,8 +74,8 @@ def main() -> None:
         random.Random(1).shuffle(skewed)
         write_csv(args.out / f"skewed{suffix}.csv", ["text", "label"], skewed)
         pairs = [
-            (opening(a), opening(b), "same" if (ra >= 7) == (rb >= 7) else "different")
-            for (a, ra), (b, rb) in zip(first, second, strict=True)
+            (halves(a)[0], halves(a if i % 2 == 0 else b)[1], "same" if i % 2 == 0 else "other")
+            for i, ((a, _), (b, _)) in enumerate(zip(first, second, strict=True))
         ]
         write_csv(args.out / f"pairs{suffix}.csv", ["premise", "hypothesis", "label"], pairs)
         table = pa.table({"text": [t for t, _ in first], "label": [r for _, r in first]})

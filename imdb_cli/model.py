@@ -238,8 +238,8 @@ class SentimentClassifier(pl.LightningModule):
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        """Settings the task chooses on validation data (multi-label thresholds with ``tune``)."""
-        if not self.trainer.sanity_checking:
+        """Settings the task chooses on validation data while fitting (multi-label thresholds with ``tune``)."""
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self.task.on_validation_end()
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
