@@ -145,13 +145,14 @@ class IMDBDataModule(pl.LightningDataModule):
     @property
     def task_kind(self) -> str:
         """The task the labels make: ``--data.task``, except that classification labels that are JSON
-        lists, or split by ``label_separator``, make it multi-label."""
+        lists, or split by ``label_separator``, make it multi-label. With label names given (a
+        checkpoint's or an export's, whose task is given too) no table is read for it."""
         hp = self.hparams
         if hp.task != SingleLabel.name:
             return hp.task
         if hp.label_separator is not None:
             return MultiLabel.name
-        if self.uses_tables and self._multi_label_cells:
+        if self.uses_tables and self._label_names is None and self._multi_label_cells:
             return MultiLabel.name
         return hp.task
 

@@ -120,9 +120,10 @@ def test_text_pairs_end_to_end(tmp_path, tiny_encoder):
     write_csv(tmp_path / "pairs.csv", ["premise", "hypothesis", "label", "id"], rows)
     pair = ("--data.text_column", "[premise, hypothesis]")
     fit(tmp_path, tiny_encoder, "--data.train_file", "pairs.csv", *pair)
-    test = imdb("test", "--ckpt_path", CKPT, "--data.test_file", "pairs.csv", cwd=tmp_path)  # the pair columns kept
+    (tmp_path / "pairs.csv").rename(tmp_path / "test.csv")  # test and predict never read the training table
+    test = imdb("test", "--ckpt_path", CKPT, "--data.test_file", "test.csv", cwd=tmp_path)  # the pair columns kept
     assert "test_acc" in test.stdout
-    ours, exported = predict_both_ways(tmp_path, "--data.predict_file", "pairs.csv", "--data.id_column", "id")
+    ours, exported = predict_both_ways(tmp_path, "--data.predict_file", "test.csv", "--data.id_column", "id")
     assert [r["id"] for r in ours] == [f"p{i}" for i in range(48)] and ours[0]["label"] in ("different", "same")
     assert [r["probs"] for r in exported] == [pytest.approx(r["probs"], abs=2e-6) for r in ours]
     assert json.loads((tmp_path / "exported/classifier.json").read_text())["text_column"] == ["premise", "hypothesis"]
