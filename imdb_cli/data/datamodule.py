@@ -132,6 +132,7 @@ class IMDBDataModule(pl.LightningDataModule):
         # The model records the label names (resolved, not None): one owner, no clash in logged hparams.
         self.save_hyperparameters(ignore=["label_names"])
         self._label_names = label_names
+        self._names_given = label_names is not None
         self._tables: dict[str, LabeledTexts] = {}
         self.encode: Encoder | None = None
         self._resume: dict = {}
@@ -152,7 +153,7 @@ class IMDBDataModule(pl.LightningDataModule):
             return hp.task
         if hp.label_separator is not None:
             return MultiLabel.name
-        if self.uses_tables and self._label_names is None and self._multi_label_cells:
+        if self.uses_tables and not self._names_given and self._multi_label_cells:
             return MultiLabel.name
         return hp.task
 
