@@ -35,8 +35,9 @@ def fit(args: argparse.Namespace) -> None:
         {"input_ids": ids, "attention_mask": mask, "labels": names.index(label)}
         for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], data.labels, strict=True)
     ]
+    dropout = {} if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout}
     model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        path, num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}, **dropout
     )
     training = TrainingArguments(
         output_dir=args.out,
@@ -86,6 +87,9 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument(
+        "--attention-dropout", type=float, default=None, help="replace the pretrained attention dropout (0.1)"
+    )
     p.set_defaults(run=fit)
     p = sub.add_parser("predict")
     p.add_argument("--model", required=True)
