@@ -148,14 +148,10 @@ class IMDBDataModule(pl.LightningDataModule):
         """The task the labels make: ``--data.task``, except that classification labels that are JSON
         lists, or split by ``label_separator``, make it multi-label. With label names given (a
         checkpoint's or an export's, whose task is given too) no table is read for it."""
-        hp = self.hparams
-        if hp.task != SingleLabel.name:
-            return hp.task
-        if hp.label_separator is not None:
-            return MultiLabel.name
-        if self.uses_tables and not self._names_given and self._multi_label_cells:
-            return MultiLabel.name
-        return hp.task
+        kind = self._parse_kind
+        if kind == SingleLabel.name and self.uses_tables and not self._names_given:
+            return MultiLabel.name if has_label_sets(self._table(self._first_split).labels) else kind
+        return kind
 
     @property
     def task(self) -> type[Task]:
@@ -271,15 +267,11 @@ class IMDBDataModule(pl.LightningDataModule):
         targets = self.task.targets(self._as_task_labels(labels), self.label_names, split)
         self.datasets[split] = TokenizedDataset(columns["input_ids"], targets, columns.get("token_type_ids"))
 
-    @property
-    def _multi_label_cells(self) -> bool:
-        return any(isinstance(label, tuple) for label in self._table(self._first_split).labels)
-
     def _as_task_labels(self, labels: list) -> list:
         """JSON lists among classification labels make every label of the data a set of labels."""
         if self.task_kind == MultiLabel.name:
             return [label if isinstance(label, tuple) else (label,) for label in labels]
-        if any(isinstance(label, tuple) for label in labels):
+        if has_label_sets(labels):
             raise UserError("the labels mix JSON lists and single labels across splits: pass --data.task multi_label")
         return labels
 
@@ -318,8 +310,8 @@ class IMDBDataModule(pl.LightningDataModule):
                 self._tables["val"] = self._read(hp.val_file, "val")
             else:
                 data = self._read(hp.train_file, "train")
-                sets = any(isinstance(label, tuple) for label in data.labels)
-                strata = (MultiLabel if sets else TASKS[self._parse_kind]).strata(data.labels)
+                kind = MultiLabel if has_label_sets(data.labels) else TASKS[self._parse_kind]
+                strata = kind.strata(data.labels)
                 train, val = stratified_split(strata, hp.val_fraction, hp.seed)
                 self._tables["val"] = data.subset(val)
                 self._tables["train"] = data.subset(train)
@@ -428,6 +420,11 @@ class IMDBDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("predict")
+
+
+def has_label_sets(labels: list) -> bool:
+    """Whether any label is a set of labels (a JSON list), which makes the data multi-label."""
+    return any(isinstance(label, tuple) for label in labels)
 
 
 @cache

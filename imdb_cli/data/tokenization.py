@@ -51,8 +51,8 @@ class Encoder:
         return [self.prefix + truncate(ids, budget, how, head) + self.suffix for ids in pieces]
 
     def encode(self, texts: Sequence[str | tuple[str, str]]) -> dict[str, list[list[int]]]:
-        """``input_ids`` of texts, or of pairs of texts; pairs add ``token_type_ids`` where the
-        tokenizer makes them (BERT does, DistilBERT and RoBERTa do not)."""
+        """``input_ids`` of texts, or of pairs of texts; pairs add the ``token_type_ids`` the tokenizer
+        makes (the model passes them only to encoders that read them: ``encoders.takes_segments``)."""
         if not texts or isinstance(texts[0], str):
             return {"input_ids": self(texts)}
         firsts, seconds = ([pair[i] for pair in texts] for i in (0, 1))
