@@ -1,9 +1,9 @@
 """The ``imdb`` command: LightningCLI wiring of the model, the data and the trainer.
 
-Subcommands are LightningCLI's own (fit, validate, test, predict) and ``export``; each one's
-options beyond the model, data and trainer come from the signature of the method of the same
-name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test --report_dir``, ``export
---output_dir``).
+Subcommands are LightningCLI's own (fit, validate, test, predict), ``export``, ``serve``, ``sweep``
+and ``lr_find``; each one's options beyond the model, data and trainer come from the signature of
+the method of the same name of :class:`imdb_cli.trainer.Trainer` (``predict --output``, ``test
+--report_dir``, ``export --output_dir``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from imdb_cli.data.datamodule import IMDBDataModule
 from imdb_cli.errors import UserError
 from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
+from imdb_cli.onnx_runtime import is_onnx_export, onnx_fit_message
 from imdb_cli.trainer import Trainer
 from imdb_cli.usage import one_line
 
@@ -41,8 +42,10 @@ class IMDBCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        """LightningCLI's subcommands and ``export``, with the arguments the CLI fills in itself."""
-        return {**LightningCLI.subcommands(), "export": {"model", "datamodule"}}
+        """LightningCLI's subcommands and imdb's own, with the arguments the CLI fills in."""
+        given = {"model", "datamodule"}
+        own = {"export": given, "serve": given, "sweep": given | {"fit_config"}, "lr_find": given}
+        return {**LightningCLI.subcommands(), **own}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # IMDBDataModule gives each rank its own length-grouped batches; Lightning must not re-shard them.
@@ -88,7 +91,8 @@ class IMDBCLI(LightningCLI):
             if not self._subcommand_method_arguments[name]:
                 continue  # not being run
             # A checkpoint is data: never let torch.load unpickle arbitrary objects from it.
-            subparser.set_defaults(weights_only=True)
+            if "weights_only" in self._own_options[name]:
+                subparser.set_defaults(weights_only=True)
             if name != "export":
                 subparser.add_argument(
                     "--model_dir",
@@ -139,6 +143,8 @@ class IMDBCLI(LightningCLI):
             model_dir = section.get("model_dir") if subcommand != "export" else None
             if ckpt_path and model_dir:
                 raise UserError("pass --ckpt_path or --model_dir, not both")
+            if subcommand == "fit" and model_dir and is_onnx_export(model_dir):
+                raise UserError(onnx_fit_message(model_dir))
             if ckpt_path or model_dir:
                 defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
                 self._subcommand_parsers[subcommand].set_defaults(defaults)
@@ -163,9 +169,26 @@ class IMDBCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        if self.subcommand == "sweep":  # the trials' configuration, as given: every trial is a fit with a logger
+            self._fit_config = self._trials_config()
         if self.subcommand not in (None, "fit"):  # only fit makes a run; the others write what they are asked
             trainer.logger = False
             self.save_config_callback = None
+
+    def _trials_config(self) -> str:
+        """The configuration ``sweep`` was given, less its own options, as YAML for ``imdb fit --config``."""
+        config = self.config["sweep"].clone()
+        for key in self._own_options["sweep"]:
+            config.pop(key, None)
+        dumped = self._subcommand_parsers["sweep"].dump(config, skip_check=True)
+        return f"# imdb fit --config THIS_FILE (written by imdb sweep)\n{dumped}"
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        """``sweep`` also gets the configuration its trials fit."""
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if subcommand == "sweep":
+            kwargs["fit_config"] = self._fit_config
+        return kwargs
 
     def _parse_ckpt_path(self) -> None:
         """Replaced by :meth:`parse_arguments`: LightningCLI's own lets the checkpoint override the command line."""

@@ -2,13 +2,16 @@
 
 The directory holds
 - ``config.json`` and ``model.safetensors``: the fine-tuned encoder, as ``save_pretrained`` writes it;
-- the tokenizer files;
 - ``head.safetensors``: the classification head (Linear, ReLU, Dropout, Linear on the [CLS] vector);
-- ``classifier.json``: label names, head width, maximum length and truncation;
+- or, with ``--format onnx``, ``model.onnx``: encoder and head as one graph for ONNX Runtime
+  (:mod:`imdb_cli.onnx_export`), beside the encoder's ``config.json``;
+- the tokenizer files;
+- ``classifier.json``: label names, head width, maximum length and truncation, and the format;
 - ``README.md``: a model card with the run's test metrics, when ``imdb test`` recorded them.
 
-``imdb predict --model_dir DIR`` reads it back; so do a few lines of plain transformers and torch
-(:data:`PLAIN_USE`, also in the project README).
+``imdb predict``, ``test`` and ``serve --model_dir DIR`` read it back; so do a few lines of plain
+transformers and torch (:data:`PLAIN_USE`, also in the project README), or of ONNX Runtime
+(:data:`ONNX_USE`).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from imdb_cli import __version__
-from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
 from imdb_cli.report import METRICS_FILE, report_dir
@@ -28,6 +31,9 @@ from imdb_cli.staging import staged_dir
 
 CLASSIFIER_FILE = "classifier.json"
 HEAD_FILE = "head.safetensors"
+
+ExportFormat = Literal["safetensors", "onnx"]
+Quantization = Literal["int8"]
 
 PLAIN_USE = """\
 import json
@@ -63,6 +69,33 @@ for text, row in zip(texts, logits):
 """Prediction with transformers and torch alone. ``truncation=True`` keeps a long text's head; ``imdb``
 keeps what ``truncation`` in classifier.json says (head and tail by default), so texts longer than
 ``max_length`` tokens can score differently."""
+
+ONNX_USE = """\
+import json
+
+import numpy as np
+import onnxruntime as ort
+from transformers import AutoTokenizer
+
+path = "exported"  # the directory `imdb export --format onnx` wrote
+meta = json.load(open(f"{path}/classifier.json"))
+tokenizer, labels = AutoTokenizer.from_pretrained(path), meta["label_names"]
+session = ort.InferenceSession(f"{path}/model.onnx", providers=["CPUExecutionProvider"])
+
+texts = ["A moving, beautifully acted film.", "Dull, predictable and far too long."]
+batch = tokenizer(texts, padding=True, truncation=True, max_length=meta["max_length"], return_tensors="np")
+logits, _ = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
+for text, row in zip(texts, logits):
+    if meta["task"] == "regression":
+        print(round(float(row[0]), 4), text)
+    elif meta["task"] == "multi_label":
+        probs = 1 / (1 + np.exp(-row))
+        print([l for l, p, t in zip(labels, probs, meta["thresholds"]) if p >= t], text)
+    else:
+        p = np.exp(row - row.max()) / np.exp(row - row.max()).sum()
+        print(labels[p.argmax()], round(float(p.max()), 4), text)
+"""
+"""Prediction from an ONNX export with ONNX Runtime and a tokenizer alone."""
 
 
 def read_classifier(path: str | Path) -> dict:
@@ -106,8 +139,16 @@ def load_head(path: str | Path) -> dict[str, torch.Tensor] | None:
     return load_file(file)
 
 
-def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: bool | None = True) -> Path:
-    """Write the classifier of checkpoint ``ckpt_path`` into ``output_dir``.
+def export(
+    model,
+    datamodule,
+    ckpt_path: str,
+    output_dir: str,
+    weights_only: bool | None = True,
+    format: ExportFormat = "safetensors",
+    quantize: Quantization | None = None,
+) -> Path:
+    """Write the classifier of checkpoint ``ckpt_path`` into ``output_dir``, in ``format``.
 
     ``model`` and ``datamodule`` carry the checkpoint's settings (the CLI makes them its
     defaults). The directory is built beside its destination and moved into place only when
@@ -116,17 +157,17 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     out = Path(output_dir).expanduser()
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / CLASSIFIER_FILE).is_file())):
         raise UserError(f"--output_dir {output_dir} exists and is not an earlier export: choose another directory")
-    checkpoint = read_checkpoint(ckpt_path, weights_only=weights_only is not False)
-    model.build(pretrained=False)
-    saved = checkpoint.get("hyper_parameters", {})
-    model.check_fits(checkpoint["state_dict"], saved.get("encoder"))
-    state_dict = dict(checkpoint["state_dict"])
-    model.task.load_overrides(state_dict, saved)
-    model.load_state_dict(state_dict)
-    model.eval()
+    if quantize and format != "onnx":
+        raise UserError(f"--quantize {quantize} needs --format onnx")
+    if format == "onnx":
+        from imdb_cli.onnx_runtime import require_onnxruntime
+
+        require_onnxruntime()
+    checkpoint = model.load_trained(ckpt_path, weights_only=weights_only is not False)
     hp = datamodule.hparams
     meta = {
         "format": 1,
+        "model_format": format,
         "task": model.task.name,
         "label_names": list(model.label_names),
         **model.task.export_meta(),
@@ -146,15 +187,19 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     tested = report_dir(ckpt_path) / METRICS_FILE
     test = json.loads(tested.read_text()) if tested.is_file() else None
 
-    from safetensors.torch import save_file
-
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = staged_dir(out)
     try:
-        model.encoder.save_pretrained(tmp, safe_serialization=True)
+        head = model.task.export_head(model.head)
+        if format == "onnx":
+            meta["onnx"] = _write_onnx(model, head, tmp, quantize, pairs="text_column" in meta)
+        else:
+            from safetensors.torch import save_file
+
+            model.encoder.save_pretrained(tmp, safe_serialization=True)
+            save_file(head, tmp / HEAD_FILE)
         tokenizer = load_tokenizer(hp.tokenizer)
         tokenizer.save_pretrained(tmp)
-        save_file(model.task.export_head(model.head), tmp / HEAD_FILE)
         (tmp / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         card = model_card(meta, hp, test, out.name, tokenizer.num_special_tokens_to_add())
         (tmp / "README.md").write_text(card)
@@ -170,6 +215,18 @@ def export(model, datamodule, ckpt_path: str, output_dir: str, weights_only: boo
     return out
 
 
+def _write_onnx(model, head_state: dict[str, torch.Tensor], directory: Path, quantize: str | None, pairs: bool) -> dict:
+    """The graph of encoder and head (with the exported head's weights), and the encoder's config."""
+    import copy
+
+    from imdb_cli.onnx_export import write_onnx
+
+    head = copy.deepcopy(model.head)
+    head.load_state_dict(head_state)
+    model.encoder.config.save_pretrained(directory)
+    return write_onnx(model, head.eval(), directory, quantize, pairs)
+
+
 def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: int = 2) -> str:
     """README.md of an export: what the model is, how it scored, how to use it.
 
@@ -180,12 +237,16 @@ def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: i
     base = meta["base_encoder"]
     on_hub = not base.startswith(("pkg://", "/", ".", "~")) and base.count("/") <= 1
     # No pipeline_tag: transformers' pipeline("text-classification") would put a random head on the encoder.
-    lines = ["---", "library_name: transformers"]
+    onnx = meta.get("model_format") == "onnx"
+    lines = ["---", f"library_name: {'onnx' if onnx else 'transformers'}"]
     lines += [f"base_model: {base}"] if on_hub else []
     lines += ["tags: [imdb-cli, text-classification]", "---", ""]
     kind = {"multi_label": "multi-label text classification", "regression": "text regression"}
     what = kind.get(meta.get("task"), "text classification")
     lines += [f"# {name}", "", f"`{base}` fine-tuned for {what} by imdb-cli {meta['imdb_cli_version']}."]
+    if onnx:
+        quantized = " with int8 weights (dynamic quantization)" if meta["onnx"]["quantize"] == "int8" else ""
+        lines[-1] += f" Exported as one ONNX graph, encoder and head, for ONNX Runtime{quantized}."
     outputs = "Predicts" if meta.get("task") == "regression" else "Labels"
     lines += [f"{outputs}: {', '.join(meta['label_names'])}. Reads at most {meta['max_length']} tokens of a text"]
     lines[-1] += f", special tokens included: longer texts keep {_kept(meta, special_tokens)}."
@@ -194,6 +255,8 @@ def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: i
         lines += ["Not tested: `imdb test --ckpt_path CKPT` before `imdb export` records its metrics here."]
     else:
         lines += [f"On {test['samples']} test texts ({_describe(test.get('data'), 'test')}):", ""]
+        if onnx:
+            lines[-2] = lines[-2][:-1] + ", by the PyTorch checkpoint: `imdb test --model_dir` measures this graph):"
         lines += ["| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v:.4f} |" for k, v in test["metrics"].items()]
         if "confusion_matrix" in test:
@@ -212,7 +275,8 @@ def model_card(meta: dict, data, test: dict | None, name: str, special_tokens: i
     lines += [f"- data: {_describe(dict(data), 'train')}, batch size {data['batch_size']}"]
     lines += ["", "## Use", "", "```bash", f"imdb predict --model_dir {name} --data.predict_file reviews.txt"]
     lines += ["```", ""]
-    lines += ["With transformers and torch alone:", "", "```python", PLAIN_USE.replace('"exported"', f'"{name}"')]
+    alone, snippet = ("ONNX Runtime", ONNX_USE) if onnx else ("transformers and torch", PLAIN_USE)
+    lines += [f"With {alone} alone:", "", "```python", snippet.replace('"exported"', f'"{name}"')]
     lines += ["```", ""]
     return "\n".join(lines)
 

@@ -12,8 +12,10 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from imdb_cli import encoders
+from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.errors import UserError
 from imdb_cli.export import load_head
+from imdb_cli.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
 from imdb_cli.schedules import build_scheduler, check_resumed_length
 from imdb_cli.tasks import TaskName, build_task
@@ -36,7 +38,8 @@ class SentimentClassifier(pl.LightningModule):
     IMDB recipe. What the outputs mean (softmax, one sigmoid per label, a number), the loss and the
     metrics belong to the task (:mod:`imdb_cli.tasks`).
     The encoder is built in ``configure_model`` (not ``__init__``), with pretrained weights only
-    when no checkpoint is about to replace them.
+    when no checkpoint is about to replace them. An ONNX export (``imdb export --format onnx``)
+    runs in ONNX Runtime instead, for predict, test and serve: encoder and head are one graph there.
 
     Args:
         encoder: Hugging Face Hub id, local directory, or ``pkg://PACKAGE/DIR`` of a packaged model.
@@ -102,6 +105,7 @@ class SentimentClassifier(pl.LightningModule):
         self.scheduler = scheduler
         self.encoder: nn.Module | None = None
         self.head: nn.Module | None = None
+        self.runtime: OnnxClassifier | None = None
         self.task = build_task(task_kind, self.label_names, threshold)
         metrics = self.task.metrics()
         self.val_metrics = metrics.clone(prefix="val_")
@@ -118,16 +122,23 @@ class SentimentClassifier(pl.LightningModule):
 
     def configure_model(self) -> None:
         """Build the encoder and head once, in the strategy's context (Lightning calls this)."""
-        if self.encoder is None:
+        if self.encoder is None and self.runtime is None:
             restoring = self._trainer is not None and self.trainer.ckpt_path is not None
             self.build(pretrained=not restoring)
 
     def build(self, pretrained: bool = True) -> None:
         """The encoder and head: with the encoder's weights (and an exported head's) when
-        ``pretrained``, or only the architecture when a checkpoint's weights will replace them."""
+        ``pretrained``, or only the architecture when a checkpoint's weights will replace them.
+        An ONNX export becomes an ONNX Runtime session instead."""
         hp = self.hparams
+        if pretrained and is_onnx_export(encoders.resolve(hp.encoder)):
+            if self._trainer is not None and self.trainer.state.fn == "fit":
+                raise UserError(onnx_fit_message(hp.encoder))
+            self.runtime = OnnxClassifier(encoders.resolve(hp.encoder))
+            self._check_max_length(self.runtime.config)
+            return
         self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout).train()
-        self._check_max_length()
+        self._check_max_length(self.encoder.config)
         self._segments = encoders.takes_segments(self.encoder)
         # The head reads the [CLS] hidden state, never the pooler: frozen, DDP expects no gradient for it.
         pooler = getattr(self.encoder, "pooler", None)
@@ -151,14 +162,36 @@ class SentimentClassifier(pl.LightningModule):
                     f"({', '.join(self.label_names)}) and width {hidden}: use --model_dir {hp.encoder}"
                 ) from None
 
-    def _check_max_length(self) -> None:
+    def _check_max_length(self, config) -> None:
         """Texts longer than the encoder's position table would fail deep inside it: say so first."""
         datamodule = self._trainer.datamodule if self._trainer is not None else None
         max_length = getattr(datamodule, "hparams", {}).get("max_length")
-        positions = getattr(self.encoder.config, "max_position_embeddings", None)
+        positions = getattr(config, "max_position_embeddings", None)
         if max_length and positions and max_length > positions:
             limit = f"encoder {self.hparams.encoder} can read ({positions} tokens)"
             raise UserError(f"--data.max_length {max_length} is more than {limit}")
+
+    def load_trained(self, ckpt_path: str | None, weights_only: bool = True) -> dict | None:
+        """Build the model for inference outside Lightning's loops (export, serve): with the weights
+        of checkpoint ``ckpt_path``, or without one as ``encoder`` is (an export). Returns the checkpoint."""
+        if ckpt_path is None:
+            self.build(pretrained=True)
+            self.eval()
+            return None
+        checkpoint = read_checkpoint(ckpt_path, weights_only=weights_only)
+        self.build(pretrained=False)
+        saved = checkpoint.get("hyper_parameters", {})
+        self.check_fits(checkpoint["state_dict"], saved.get("encoder"))
+        state_dict = dict(checkpoint["state_dict"])
+        self.task.load_overrides(state_dict, saved)
+        self.load_state_dict(state_dict)
+        self.eval()
+        return checkpoint
+
+    @property
+    def embedding_width(self) -> int:
+        """The width of the [CLS] vectors the head reads."""
+        return (self.runtime or self.encoder).config.hidden_size
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Lightning calls this before it loads the weights: a checkpoint of another encoder or head
@@ -203,7 +236,16 @@ class SentimentClassifier(pl.LightningModule):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Logits of shape ``(batch, outputs)``: one per label, or one for a regression."""
-        return self.head(self.get_outputs(input_ids, attention_mask, token_type_ids).cls)
+        return self.logits_and_cls(input_ids, attention_mask, token_type_ids)[0]
+
+    def logits_and_cls(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the [CLS] vectors they come from, from PyTorch or from the ONNX graph."""
+        if self.runtime is not None:
+            return self.runtime(input_ids, attention_mask, token_type_ids)
+        cls = self.get_outputs(input_ids, attention_mask, token_type_ids).cls
+        return self.head(cls), cls
 
     def setup(self, stage: str) -> None:
         """What the task takes from the training split (read by now): class weights, a target's scale."""
@@ -247,9 +289,9 @@ class SentimentClassifier(pl.LightningModule):
         return self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        cls = self.get_outputs(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).cls
+        logits, cls = self.logits_and_cls(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
         return {
-            "index": batch["index"], "line": batch["line"], "scores": self.task.scores(self.head(cls)),
+            "index": batch["index"], "line": batch["line"], "scores": self.task.scores(logits),
             "copied": batch.get("copied"), "embedding": cls.float(),
         }  # fmt: skip
 

@@ -54,7 +54,7 @@ class PredictionWriter(BasePredictionWriter):
         self.next_index = self.rank
         self.pending: dict[int, tuple[int, list[float], dict, list[float] | None]] = {}
         self.task = pl_module.task
-        self.width = pl_module.encoder.config.hidden_size if self.embeddings else 0
+        self.width = pl_module.embedding_width if self.embeddings else 0
         datamodule = getattr(trainer, "datamodule", None)
         id_column = getattr(datamodule, "hparams", {}).get("id_column")
         self.copied_columns = [id_column] if id_column else []

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
+from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from pytorch_lightning.callbacks import ProgressBar
 
-from imdb_cli.export import CLASSIFIER_FILE
+from imdb_cli.export import CLASSIFIER_FILE, ExportFormat, Quantization
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
 
@@ -103,13 +104,15 @@ class Trainer(pl.Trainer):
         ckpt_path: str,
         output_dir: str,
         weights_only: bool | None = None,
+        format: ExportFormat = "safetensors",
+        quantize: Quantization | None = None,
     ) -> None:
-        """Write a checkpoint's classifier as a directory that plain transformers can read.
+        """Write a checkpoint's classifier as a directory that plain transformers, or ONNX Runtime, can read.
 
-        The directory holds safetensors weights, the encoder config, the tokenizer, label names,
-        maximum length and truncation, and a model card with the test metrics that ``imdb test``
-        recorded for the checkpoint. ``imdb predict --model_dir DIR``
-        reads it, and so does plain transformers + torch (README, Export).
+        The directory holds the weights, the encoder config, the tokenizer, label names, maximum
+        length and truncation, and a model card with the test metrics that ``imdb test`` recorded
+        for the checkpoint. ``imdb predict``, ``test`` and ``serve --model_dir DIR`` read it, and so
+        does plain transformers + torch, or ONNX Runtime (README, Export and serving).
 
         Args:
             model: the model (given by the CLI, with the checkpoint's settings).
@@ -117,11 +120,126 @@ class Trainer(pl.Trainer):
             ckpt_path: the checkpoint to export.
             output_dir: the directory to write; an earlier export there is replaced.
             weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
+            format: ``safetensors``: the encoder as transformers saves it, and the head; ``onnx``:
+                encoder and head as one ONNX graph (``model.onnx``), fused for ONNX Runtime's CPU
+                kernels, with dynamic batch and length (needs ``pip install 'imdb-cli[onnx]'``).
+            quantize: ``int8``: ONNX Runtime's dynamic quantization of the graph's weights, for
+                fast CPU inference (``--format onnx`` only); ``imdb test --model_dir`` measures
+                what it costs in accuracy.
         """
         from imdb_cli.export import export
 
-        path = export(model, datamodule, ckpt_path, output_dir, weights_only)
+        path = export(model, datamodule, ckpt_path, output_dir, weights_only, format, quantize)
         print(f"exported {ckpt_path} to {path}")
+
+    def serve(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule,
+        ckpt_path: str | None = None,
+        weights_only: bool | None = None,
+        host: str = "127.0.0.1",
+        port: PositiveInt = 8000,
+        max_batch_size: PositiveInt = 32,
+        max_wait_ms: NonNegativeFloat = 5.0,
+        max_texts: PositiveInt = 256,
+        max_request_bytes: PositiveInt = 4_000_000,
+        access_log: bool = False,
+    ) -> None:
+        """Serve a checkpoint or an export (safetensors or ONNX) over HTTP until interrupted.
+
+        ``POST /predict`` with ``{"texts": ["...", ...]}`` (a pair model: ``[["first", "second"], ...]``)
+        answers ``{"predictions": [...]}``, the records ``imdb predict`` writes, in the request's order;
+        ``GET /health`` says what is served. Texts of concurrent requests run together in batches
+        (README, Export and serving). Needs ``pip install 'imdb-cli[serve]'``.
+
+        Args:
+            model: the model (given by the CLI, with the checkpoint's or export's settings).
+            datamodule: the datamodule (given by the CLI): its tokenization, length and truncation.
+            ckpt_path: the checkpoint to serve; or ``--model_dir`` for an export.
+            weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
+            host: the address to listen on; 127.0.0.1 takes connections from this machine only,
+                0.0.0.0 from any (behind a proxy you trust: there is no authentication).
+            port: the TCP port to listen on.
+            max_batch_size: the most texts run together in one batch, from one request or several;
+                1 runs every text alone (no batching).
+            max_wait_ms: how long a batch that is not full waits for more texts before it runs.
+            max_texts: the most texts one request may hold (413 beyond).
+            max_request_bytes: the largest request body taken (413 beyond).
+            access_log: log every request (uvicorn's access log).
+        """
+        from imdb_cli.serve import serve
+
+        serve(
+            model, datamodule, self.precision_plugin.forward_context, self.strategy.root_device, ckpt_path,
+            weights_only is not False, host, port, max_batch_size, max_wait_ms, max_texts, max_request_bytes,
+            access_log,
+        )  # fmt: skip
+
+    def sweep(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule,
+        sweep: str,
+        storage: str | None = None,
+        study_name: str | None = None,
+        n_trials: PositiveInt | None = None,
+        fit_config: str = "",
+    ) -> None:
+        """Search hyperparameters with Optuna: many fits of this configuration, each with other settings.
+
+        Each trial is an ``imdb fit`` of its own in ``RUN/sweep/trial_NNN/`` (``RUN`` is
+        ``--trainer.default_root_dir``); then ``RUN/sweep/trials.csv``, ``best.yaml`` for ``imdb fit
+        --config``, the mean and standard deviation of the metric, and plots (README, Sweeps). A
+        sweep over ``data.fold`` with the grid sampler is a k-fold cross-validation
+        (``configs/sweeps/kfold.yaml``). Needs ``pip install 'imdb-cli[sweep]'``.
+
+        Args:
+            model: the model (given by the CLI).
+            datamodule: the datamodule (given by the CLI).
+            sweep: the sweep file: parameters to search, metric, direction, trials, sampler and pruner.
+            storage: the study's database URL; by default ``sqlite:///RUN/sweep.db``. Processes
+                pointed at one study run its trials in parallel (PostgreSQL across machines).
+            study_name: the study in the storage; by default the sweep file's name (``lr`` for ``lr.yaml``).
+            n_trials: trials to run, finished ones included, in place of the sweep file's ``n_trials``.
+            fit_config: the configuration every trial starts from (given by the CLI).
+        """
+        from imdb_cli.sweep import run_sweep
+
+        run_sweep(model, sweep, fit_config, Path(self.default_root_dir), storage, study_name, n_trials)
+
+    def lr_find(
+        self,
+        model: pl.LightningModule,
+        datamodule: pl.LightningDataModule,
+        min_lr: PositiveFloat = 1e-7,
+        max_lr: PositiveFloat = 1e-2,
+        num_training: PositiveInt = 100,
+        early_stop_threshold: PositiveFloat | None = 4.0,
+        output_dir: str | None = None,
+    ) -> None:
+        """Lightning's learning-rate finder on this model, data and optimizer.
+
+        Trains ``num_training`` steps with the learning rate rising exponentially from ``min_lr``
+        to ``max_lr`` (the configured scheduler is set aside meanwhile), then suggests the rate where
+        the loss fell fastest: a starting point for the optimizer's ``lr``, or OneCycleLR's
+        ``max_lr``. Writes ``lr_find.json`` (the suggestion and the curve) and ``lr_find.png``
+        (loss against learning rate); the model is not saved.
+
+        Args:
+            model: the model (given by the CLI).
+            datamodule: the datamodule (given by the CLI).
+            min_lr: the first learning rate tried.
+            max_lr: the last learning rate tried.
+            num_training: how many training steps (learning rates) to try.
+            early_stop_threshold: stop once the loss exceeds this multiple of the best loss so far;
+                ``null`` tries every rate.
+            output_dir: where the results go; by default ``RUN/lr_find/`` (``--trainer.default_root_dir``).
+        """
+        from imdb_cli.lr_find import find_learning_rate
+
+        out = Path(output_dir) if output_dir else Path(self.default_root_dir) / "lr_find"
+        find_learning_rate(self, model, datamodule, min_lr, max_lr, num_training, early_stop_threshold, out)
 
 
 def _default_report_dir(model: pl.LightningModule | None, ckpt_path: str | None) -> Path | None:

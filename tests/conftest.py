@@ -70,6 +70,29 @@ def tiny_encoder(tmp_path_factory) -> Path:
     return path
 
 
+CKPT = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
+"""The checkpoint of :func:`fitted_run`, relative to its directory."""
+
+
+@pytest.fixture(scope="session")
+def fitted_run(tmp_path_factory, tiny_encoder, imdb_archive) -> Path:
+    """A directory with a tiny classifier fitted (:data:`CKPT`) and tested, and ``reviews.txt`` to predict:
+    one fit for the tests of export, ONNX and serving, which write only beside it."""
+    from tests.commands import CONFIGS, imdb
+
+    workdir = tmp_path_factory.mktemp("fitted")
+    imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
+        "--data.max_length", 24, "--data.batch_size", 4, "--trainer.max_epochs", 2,
+        "--trainer.default_root_dir", "runs", "--data.cache_dir", "cache", cwd=workdir,
+    )  # fmt: skip
+    imdb("test", "--ckpt_path", CKPT, "--trainer.logger", "false", cwd=workdir)
+    # Some reviews longer than max_length, so that truncation is part of every round trip.
+    texts = [f"{'great moving film and ' * (i % 9)}{'dull plot ' * (i % 4)}scene {i}" for i in range(30)]
+    (workdir / "reviews.txt").write_text("\n".join(texts) + "\n")
+    return workdir
+
+
 def _rows(n: int, labels: list[str], seed: int) -> list[dict]:
     rng = random.Random(seed)
     words = {"neg": NEGATIVE, "pos": POSITIVE, "neutral": NEUTRAL}

@@ -39,7 +39,7 @@ def test_help_says_what_each_command_does_in_a_sentence(capsys):
         main(["--help"])
     listing = capsys.readouterr().out.split("Available subcommands:", 1)[1]
     described = dict(re.findall(r"^    (\w+) +(.+(?:\n {24}.+)*)", listing, re.M))
-    assert set(described) == {"fit", "validate", "test", "predict", "export"}
+    assert set(described) == {"fit", "validate", "test", "predict", "export", "serve", "sweep", "lr_find"}
     for command, text in described.items():
         assert " ".join(text.split()).endswith("."), command
     with pytest.raises(SystemExit):

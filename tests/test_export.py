@@ -10,28 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands import CONFIGS, imdb
+from tests.commands import imdb
+from tests.conftest import CKPT
 
 README = Path(__file__).parent.parent / "README.md"
-CKPT = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_encoder, imdb_archive):
-    """A fitted, tested and exported classifier, and reviews to predict."""
-    workdir = tmp_path_factory.mktemp("export")
-    imdb(
-        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
-        "--data.max_length", 24, "--data.batch_size", 4, "--trainer.max_epochs", 2,
-        "--trainer.default_root_dir", "runs", "--data.cache_dir", "cache", cwd=workdir,
-    )  # fmt: skip
-    imdb("test", "--ckpt_path", CKPT, "--trainer.logger", "false", cwd=workdir)
-    export = imdb("export", "--ckpt_path", CKPT, "--output_dir", "exported", cwd=workdir)
+def exported(fitted_run):
+    """The fitted and tested classifier exported, and reviews to predict."""
+    export = imdb("export", "--ckpt_path", CKPT, "--output_dir", "exported", cwd=fitted_run)
     assert f"exported {CKPT} to exported" in export.stdout
-    # Some reviews longer than max_length, so that truncation is part of the round trip.
-    texts = [f"{'great moving film and ' * (i % 9)}{'dull plot ' * (i % 4)}scene {i}" for i in range(30)]
-    (workdir / "reviews.txt").write_text("\n".join(texts) + "\n")
-    return workdir
+    return fitted_run
 
 
 def test_the_export_is_self_contained(exported):

@@ -29,10 +29,11 @@ def test_help_and_a_mistake_start_faster_than_importing_lightning():
 
 def test_a_parse_time_exit_keeps_its_output_and_status():
     help_text = subprocess.run([IMDB, "--help"], capture_output=True, text=True, timeout=120)
-    assert help_text.returncode == 0 and help_text.stdout.rstrip().endswith("plain transformers can read.")
+    assert help_text.returncode == 0 and help_text.stdout.rstrip().endswith("and optimizer.")
     mistake = subprocess.run([IMDB, "fitt"], capture_output=True, text=True, timeout=120)
     assert mistake.returncode == 1
     assert (
         mistake.stderr
-        == "imdb: error: no command 'fitt': choose from fit, validate, test, predict, export (see imdb --help)\n"
+        == "imdb: error: no command 'fitt': choose from fit, validate, test, predict, export, serve, sweep, lr_find "
+        "(see imdb --help)\n"
     )

@@ -101,7 +101,7 @@ def test_embeddings_follow_the_probabilities(tmp_path):
     module = SimpleNamespace(
         label_names=["negative", "positive"],
         task=MODULE.task,
-        encoder=SimpleNamespace(config=SimpleNamespace(hidden_size=2)),
+        embedding_width=2,
     )
     writer = PredictionWriter(str(tmp_path / "p.jsonl"), embeddings=True)
     writer.on_predict_start(ONE, module)

@@ -39,7 +39,10 @@ MISTAKES = [
         "imdb fit has no setting model.encodr (in a config file); did you mean model.encoder? (see imdb fit --help)",
     ),
     (["fit", "--config", "missing.yaml"], "--config: File does not exist: '{missing}' (see imdb fit --help)"),
-    (["fitt"], "no command 'fitt': choose from fit, validate, test, predict, export (see imdb --help)"),
+    (
+        ["fitt"],
+        "no command 'fitt': choose from fit, validate, test, predict, export, serve, sweep, lr_find (see imdb --help)",
+    ),
     (["export"], "imdb export needs --ckpt_path and --output_dir (see imdb export --help)"),
     (["fit", "--output", "x.jsonl"], "--output is an option of imdb predict, not of imdb fit"),
     (

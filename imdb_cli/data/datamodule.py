@@ -17,7 +17,7 @@ from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, 
 from imdb_cli.data.cache import TokenCache, fingerprint, tokenizer_fingerprint
 from imdb_cli.data.download import IMDB_URL, cached_path, download, is_url
 from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, read_aclimdb, read_lines
-from imdb_cli.data.splits import stratified_split
+from imdb_cli.data.splits import stratified_fold, stratified_split
 from imdb_cli.data.tables import TABLE_SUFFIXES, is_table, read_predict_rows, read_table
 from imdb_cli.data.tokenization import Encoder, Truncation
 from imdb_cli.encoders import load_tokenizer
@@ -84,6 +84,11 @@ class IMDBDataModule(pl.LightningDataModule):
             prediction batches are always sorted by length; results keep the input order.
         val_fraction: share of the training data held out for validation when there is no ``val_file``;
             0 trains on every text and validates never (no best checkpoint, no early stopping).
+        num_folds: k-fold cross-validation: the training data is dealt into this many folds
+            (seeded and stratified by label like the split), and fold ``fold`` is the validation
+            split in place of ``val_fraction``; a grid sweep over ``data.fold`` (``imdb sweep
+            --sweep configs/sweeps/kfold.yaml``) trains on each fold in turn.
+        fold: which of the ``num_folds`` folds validates, from 0.
         max_train_samples: seeded random subset of the training split, for quick runs.
         max_val_samples: seeded random subset of the validation split.
         max_test_samples: seeded random subset of the test split.
@@ -118,6 +123,8 @@ class IMDBDataModule(pl.LightningDataModule):
         pad_to_multiple_of: PositiveInt | None = None,
         batching: Literal["grouped", "random"] = "grouped",
         val_fraction: Share = 0.25,
+        num_folds: PositiveInt | None = None,
+        fold: NonNegativeInt = 0,
         max_train_samples: PositiveInt | None = None,
         max_val_samples: PositiveInt | None = None,
         max_test_samples: PositiveInt | None = None,
@@ -218,7 +225,7 @@ class IMDBDataModule(pl.LightningDataModule):
             raise UserError(f"{given} needs a table to predict ({', '.join(TABLE_SUFFIXES)}), not {path}")
         else:
             lines = partial(read_lines, path, hp.invalid_utf8)
-        self.datasets["predict"] = LineDataset(lines, self._encoder().encode, num_replicas=world, rank=rank)
+        self.datasets["predict"] = LineDataset(lines, self.text_encoder().encode, num_replicas=world, rank=rank)
 
     def _splits(self, stage: str) -> tuple[str, ...]:
         if stage == "validate" and not self.validates:
@@ -227,7 +234,7 @@ class IMDBDataModule(pl.LightningDataModule):
             )
         return tuple(split for split in SPLITS_OF_STAGE[stage] if split != "val" or self.validates)
 
-    def _encoder(self) -> Encoder:
+    def text_encoder(self) -> Encoder:
         """The tokenizer with this run's truncation, loaded on first use."""
         if self.encode is None:
             tokenizer = load_tokenizer(self.hparams.tokenizer)
@@ -251,11 +258,11 @@ class IMDBDataModule(pl.LightningDataModule):
     def _tokenize(self, split: str) -> None:
         if split in self.datasets:
             return
-        self._encoder()  # a wrong encoder name fails here, before any data is read
+        self.text_encoder()  # a wrong encoder name fails here, before any data is read
 
         def build() -> tuple[dict[str, list[list[int]]], list]:
             data = self.labeled_texts(split)
-            columns = self._encoder().batched(data.texts, desc=f"tokenizing {split}")
+            columns = self.text_encoder().batched(data.texts, desc=f"tokenizing {split}")
             print(f"imdb: tokenized {len(data)} {split} texts", file=sys.stderr)
             return columns, data.labels
 
@@ -283,11 +290,12 @@ class IMDBDataModule(pl.LightningDataModule):
             "split": split,
             "limit": hp[f"max_{split}_samples"],
             "seed": hp.seed,
-            "val_fraction": None if hp.val_file else hp.val_fraction,
+            "val_fraction": None if hp.val_file or hp.num_folds else hp.val_fraction,
+            "folds": [hp.num_folds, hp.fold] if hp.num_folds and not hp.val_file else None,
             "sources": self._fingerprints(split),
             "columns": [hp.text_column, hp.label_column] if self.uses_tables else None,
             "labels": [self._parse_kind, hp.label_separator],
-            "tokenizer": tokenizer_fingerprint(self._encoder().tokenizer),
+            "tokenizer": tokenizer_fingerprint(self.text_encoder().tokenizer),
             "truncation": [hp.max_length, hp.truncation, hp.head_tokens if hp.truncation == "head_tail" else None],
         }
 
@@ -306,13 +314,18 @@ class IMDBDataModule(pl.LightningDataModule):
             if split == "test":
                 self._tables["test"] = self._read(hp.test_file, "test")
             elif hp.val_file:
+                if hp.num_folds:
+                    raise UserError("--data.num_folds folds the training table: it takes no --data.val_file")
                 self._tables["train"] = self._read(hp.train_file, "train")
                 self._tables["val"] = self._read(hp.val_file, "val")
             else:
                 data = self._read(hp.train_file, "train")
                 kind = MultiLabel if has_label_sets(data.labels) else TASKS[self._parse_kind]
                 strata = kind.strata(data.labels)
-                train, val = stratified_split(strata, hp.val_fraction, hp.seed)
+                if hp.num_folds:
+                    train, val = stratified_fold(strata, hp.num_folds, hp.fold, hp.seed)
+                else:
+                    train, val = stratified_split(strata, hp.val_fraction, hp.seed)
                 self._tables["val"] = data.subset(val)
                 self._tables["train"] = data.subset(train)
         return self._tables[split]
@@ -357,7 +370,7 @@ class IMDBDataModule(pl.LightningDataModule):
         hp = self.hparams
         on_gpu = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         multiple = hp.pad_to_multiple_of or (8 if on_gpu else 1)
-        collate = PadCollate(self._encoder().tokenizer.pad_token_id, multiple, hp.max_length)
+        collate = PadCollate(self.text_encoder().tokenizer.pad_token_id, multiple, hp.max_length)
         pin = on_gpu if hp.pin_memory is None else hp.pin_memory
         if split == "predict":
             return DataLoader(dataset, batch_size=self.hparams.batch_size, collate_fn=collate, pin_memory=pin)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.commands import CONFIGS, imdb
 from tests.conftest import NEGATIVE, POSITIVE, review
+from tests.test_serve import Server
 
 CKPT = "runs/lightning_logs/run/checkpoints/best.ckpt"
 FP32 = ("--trainer.precision", "32-true")  # the checkpoint's and the export's batches pad alike
@@ -29,11 +30,19 @@ def records(path):
 
 
 def predict_both_ways(workdir, *data):
-    """Predictions from the checkpoint and from its export, which must agree."""
+    """Predictions from the checkpoint and from its export, which must agree; the ONNX export's
+    must too, as the test asserts of the (safetensors) export's."""
     imdb("predict", "--ckpt_path", CKPT, *data, "--output", "ckpt.jsonl", *FP32, cwd=workdir)
     imdb("export", "--ckpt_path", CKPT, "--output_dir", "exported", cwd=workdir)
     imdb("predict", "--model_dir", "exported", *data, "--output", "dir.jsonl", *FP32, cwd=workdir)
-    return records(workdir / "ckpt.jsonl"), records(workdir / "dir.jsonl")
+    imdb("export", "--ckpt_path", CKPT, "--output_dir", "onnx", "--format", "onnx", cwd=workdir)
+    imdb("predict", "--model_dir", "onnx", *data, "--output", "onnx.jsonl", cwd=workdir)
+    ours, exported, graph = (records(workdir / f"{name}.jsonl") for name in ("ckpt", "dir", "onnx"))
+    assert [set(r) for r in graph] == [set(r) for r in exported]
+    for mine, theirs in zip(graph, exported, strict=True):
+        for key, value in theirs.items():
+            assert mine[key] == (pytest.approx(value, abs=1e-4) if key in ("probs", "value", "score") else value)
+    return ours, exported
 
 
 def write_csv(path, header, rows):
@@ -127,6 +136,14 @@ def test_text_pairs_end_to_end(tmp_path, tiny_encoder):
     assert [r["id"] for r in ours] == [f"p{i}" for i in range(48)] and ours[0]["label"] in ("different", "same")
     assert [r["probs"] for r in exported] == [pytest.approx(r["probs"], abs=2e-6) for r in ours]
     assert json.loads((tmp_path / "exported/classifier.json").read_text())["text_column"] == ["premise", "hypothesis"]
+    server = Server(tmp_path, "--model_dir", "onnx")  # a pair model serves pairs
+    try:
+        status, answer = server.post([[premise, hypothesis] for premise, hypothesis, *_ in rows[:3]])
+    finally:
+        server.stop()
+    assert status == 200
+    for served, predicted in zip(answer["predictions"], ours[:3], strict=True):
+        assert served["label"] == predicted["label"] and served["probs"] == pytest.approx(predicted["probs"], abs=1e-4)
     (tmp_path / "lines.txt").write_text("one text\n")
     plain = imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "lines.txt", cwd=tmp_path, check=False)
     assert plain.returncode == 1

@@ -1,0 +1,89 @@
+"""What the ONNX export buys on this CPU: `imdb predict` from a checkpoint against its ONNX exports.
+
+    .venv/bin/python bench/onnx_speed.py --ckpt_path CKPT --archive ../shared/data/imdb/aclImdb_labeled.tar.gz
+
+Every figure is a whole process, started as a user starts it:
+- predict (1000 test reviews, the checkpoint's max_length): the checkpoint at the CPU's default
+  precision (bf16 where the CPU computes it natively, else fp32), the checkpoint in fp32, the ONNX
+  export in fp32 and the int8 ONNX export;
+- accuracy on 2000 labelled test reviews (`imdb test`): the checkpoint against the int8 export,
+  and the share of the 2000 test reviews whose predicted label the two agree on.
+The exports are made by `imdb export --format onnx [--quantize int8]`. Results are printed and
+written as JSON (--out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import IMDB, _cpu_name, timed
+
+
+def labels(path: Path) -> list[str]:
+    return [json.loads(line)["label"] for line in path.read_text().splitlines()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt_path", required=True, help="a checkpoint of imdb fit")
+    parser.add_argument("--archive", required=True, help="the aclImdb archive, for its test reviews")
+    parser.add_argument("--predict", type=int, default=1000, help="test reviews for the predict timing")
+    parser.add_argument("--test", type=int, default=2000, help="labelled test reviews for accuracy")
+    parser.add_argument("--out", default="onnx_results.json")
+    args = parser.parse_args()
+    ckpt = str(Path(args.ckpt_path).resolve())
+    work = Path(tempfile.mkdtemp(prefix="imdb-onnx-"))
+    results: dict = {"cpu": _cpu_name(), "predict_reviews": args.predict, "test_reviews": args.test}
+
+    from imdb_cli.data import IMDBDataModule
+
+    for count in {args.predict, args.test}:
+        reviews = IMDBDataModule(source=args.archive, max_test_samples=count).labeled_texts("test").texts
+        text = "\n".join(t.replace("\n", " ") for t in reviews) + "\n"
+        (work / f"reviews{count}.txt").write_text(text, encoding="utf-8")
+    for name, extra in (("onnx-fp32", []), ("onnx-int8", ["--quantize", "int8"])):
+        timed([*IMDB, "export", "--ckpt_path", ckpt, "--output_dir", name, "--format", "onnx", *extra], work)
+        results[f"{name} MB"] = round((work / name / "model.onnx").stat().st_size / 1e6, 1)
+
+    runs = {
+        "checkpoint, default precision": ["--ckpt_path", ckpt],
+        "checkpoint, fp32": ["--ckpt_path", ckpt, "--trainer.precision", "32-true"],
+        "onnx fp32": ["--model_dir", "onnx-fp32"],
+        "onnx int8": ["--model_dir", "onnx-int8"],
+    }
+    predict = results["predict_seconds"] = {}
+    for name, model in runs.items():
+        out = f"{name.replace(' ', '_').replace(',', '')}.jsonl"
+        command = [*IMDB, "predict", *model, "--data.predict_file", f"reviews{args.predict}.txt", "--output", out]
+        predict[name], _ = timed(command, work)
+    base = predict["checkpoint, default precision"]
+    results["predict_speedup_over_default"] = {name: round(base / s, 3) for name, s in predict.items()}
+
+    accuracy = results["test_acc"] = {}
+    for name, model in (("checkpoint", ["--ckpt_path", ckpt]), ("onnx int8", ["--model_dir", "onnx-int8"])):
+        report = work / f"test-{name.replace(' ', '-')}"
+        command = [*IMDB, "test", *model, "--data.source", args.archive, "--data.max_test_samples", str(args.test)]
+        timed([*command, "--report_dir", str(report)], work)
+        accuracy[name] = json.loads((report / "test_metrics.json").read_text())["metrics"]["test_acc"]
+    results["test_acc_points_lost"] = round(100 * (accuracy["checkpoint"] - accuracy["onnx int8"]), 2)
+
+    pairs = []
+    for name, model in (("checkpoint", ["--ckpt_path", ckpt]), ("int8", ["--model_dir", "onnx-int8"])):
+        out = f"agree-{name}.jsonl"
+        timed([*IMDB, "predict", *model, "--data.predict_file", f"reviews{args.test}.txt", "--output", out], work)
+        pairs.append(labels(work / out))
+    results["label_agreement"] = round(sum(a == b for a, b in zip(*pairs, strict=True)) / len(pairs[0]), 4)
+
+    print(json.dumps(results, indent=2))
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
