@@ -1,4 +1,5 @@
-"""The seeded, stratified split of a training set into training and validation texts."""
+"""The seeded, stratified split of a training set into training and validation texts: a held-out
+share, or one fold of k (k-fold cross-validation)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,33 @@ def stratified_split(strata: list, fraction: float, seed: int) -> tuple[list[int
         raise _nothing_held(
             fraction, len(strata), *(("no text", "raise it") if not val else ("every text", "lower it"))
         )
+    return sorted(train), sorted(val)
+
+
+def stratified_fold(strata: list, num_folds: int, fold: int, seed: int) -> tuple[list[int], list[int]]:
+    """Indices ``(train, val)``, each sorted: ``val`` is fold ``fold`` of ``num_folds``, ``train`` the others.
+
+    Every stratum (label) is shuffled with ``seed`` and dealt round the folds, each stratum starting
+    where the last one stopped, so that folds differ in size by at most one text and hold each label
+    in proportion. The folds of one data set and seed are disjoint and cover it: the ``num_folds``
+    runs of a cross-validation validate on every text once.
+    """
+    if not 0 <= fold < num_folds:
+        raise UserError(f"--data.fold {fold} is not a fold of --data.num_folds {num_folds}: pick 0 to {num_folds - 1}")
+    if num_folds < 2 or num_folds > len(strata):
+        texts = len(strata)
+        raise UserError(f"--data.num_folds {num_folds} cannot fold {texts} training texts: pick 2 to {texts}")
+    groups: dict = defaultdict(list)
+    for index, key in enumerate(strata):
+        groups[key].append(index)
+    rng = random.Random(seed)
+    train, val, dealt = [], [], 0
+    for key in sorted(groups, key=repr):
+        members = groups[key]
+        rng.shuffle(members)
+        for member in members:
+            (val if dealt % num_folds == fold else train).append(member)
+            dealt += 1
     return sorted(train), sorted(val)
 
 

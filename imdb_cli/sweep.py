@@ -1,0 +1,317 @@
+"""`imdb sweep`: a hyperparameter search with Optuna over any setting of ``imdb fit``.
+
+Every trial is an ordinary ``imdb fit`` in a process of its own, with its own run directory
+(``RUN/sweep/trial_NNN/``, TensorBoard logs and checkpoints as any fit) and the sweep's
+settings on top of the configuration the sweep was given (``RUN/sweep/base.yaml``). The trial
+reports each validation's metric to the study (:class:`ReportToStudy`), where the pruner may
+stop it. The study lives in a database (``sqlite:///RUN/sweep.db`` by default): a sweep started
+again goes on where it stopped, an interrupted trial is run again, and several processes (or
+machines, with a shared database such as PostgreSQL) pointed at one study run its trials in
+parallel. At the end: ``trials.csv``, ``best.yaml`` (the winner, for ``imdb fit --config``),
+the mean and standard deviation of the metric over the trials (a k-fold cross-validation's
+result) and plots of the search.
+
+Needs ``pip install 'imdb-cli[sweep]'`` (Optuna).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from imdb_cli.errors import UserError
+from imdb_cli.sweep_file import SweepFile, read_sweep_file
+
+EXTRA = "pip install 'imdb-cli[sweep]'"
+LOWER_IS_BETTER = ("loss", "mse", "mae")
+
+
+def require_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UserError(f"imdb sweep needs Optuna: {EXTRA}") from None
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is imdb's one line, not Optuna's traceback
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+class ReportToStudy(pl.Callback):
+    """In a trial's ``imdb fit``: report every validation's ``monitor`` to the study, and stop the
+    fit when the study's pruner says the trial is not worth finishing.
+
+    optuna-integration's ``PyTorchLightningPruningCallback`` does this for the ``lightning``
+    package, whose callbacks ``pytorch_lightning``'s Trainer does not take; this one also works
+    from another process than the one that asked for the trial.
+
+    Args:
+        storage: the study's database URL.
+        study_name: the study.
+        trial_id: the trial's id in the storage.
+        monitor: the logged metric to report.
+    """
+
+    def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str) -> None:
+        self.storage, self.study_name, self.trial_id, self.monitor = storage, study_name, trial_id, monitor
+        self._trial = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            logged = ", ".join(sorted(trainer.callback_metrics))
+            raise UserError(f"the sweep's metric {self.monitor} is not logged: pick one of {logged}")
+        if self._trial is None:
+            optuna = require_optuna()
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            self._trial = optuna.trial.Trial(study, self.trial_id)
+        self._trial.report(float(value), step=trainer.global_step)
+        if self._trial.should_prune():
+            self._trial.set_user_attr("pruned_at_step", trainer.global_step)
+            trainer.should_stop = True
+
+
+def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | None, study_name: str | None,
+              n_trials: int | None) -> None:  # fmt: skip
+    """Run (or go on with) the sweep of file ``sweep`` over the ``imdb fit`` configuration ``fit_config``."""
+    optuna = require_optuna()
+    spec = read_sweep_file(sweep)
+    metric = spec.metric or model.task.monitor[0]
+    direction = spec.direction or ("minimize" if metric.endswith(LOWER_IS_BETTER) else "maximize")
+    total = spec.trials if spec.sampler == "grid" else n_trials or spec.trials
+    out = run_dir / "sweep"
+    out.mkdir(parents=True, exist_ok=True)
+    base = out / "base.yaml"
+    base.write_text(fit_config)
+    check_settings(spec, base)
+    storage = storage or f"sqlite:///{(run_dir / 'sweep.db').resolve()}"
+    name = study_name or Path(sweep).stem
+    study = optuna.create_study(
+        study_name=name, storage=_storage(optuna, storage), sampler=_sampler(optuna, spec),
+        pruner=_pruner(optuna, spec),
+        direction=direction, load_if_exists=True,
+    )  # fmt: skip
+    if study.direction.name.lower() != direction:
+        kind = study.direction.name.lower()
+        raise UserError(f"study {name} in {storage} is a {kind} study, not {direction}: pass another --study_name")
+    if spec.sampler == "grid":
+        _queue_grid(study, spec)
+    else:
+        _retry_interrupted(optuna, study)
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = len(study.get_trials(deepcopy=False, states=states))
+    print(f"imdb: sweep {name}: {done} of {total} trials done; {direction} {metric}; in {storage}", file=sys.stderr)
+    if done < total:
+
+        def objective(trial) -> float:
+            return run_trial(optuna, trial, spec, base, out, storage, name, metric, direction)
+
+        stop = optuna.study.MaxTrialsCallback(total, states=states)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            study.optimize(objective, callbacks=[stop], gc_after_trial=False)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    write_results(optuna, study, spec, base, out, metric)
+
+
+def check_settings(spec: SweepFile, base: Path) -> None:
+    """Each parameter's key and values, as ``imdb fit`` takes them, before any training: one
+    ``imdb fit --print_config`` per value a setting must take (both bounds, every choice)."""
+    rounds = max(len(p.extremes()) for p in spec.parameters)
+    for i in range(rounds):
+        values = spec.fixed | {p.key: p.extremes()[min(i, len(p.extremes()) - 1)] for p in spec.parameters}
+        command = [*IMDB_FIT, "--config", str(base), *settings_args(values), "--print_config"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or ["(no message)"]
+            reason = lines[-1].removeprefix("imdb: error: ")
+            raise UserError(f"sweep file {spec.path} does not fit imdb fit: {reason}")
+
+
+IMDB_FIT = [sys.executable, "-m", "imdb_cli", "fit"]
+
+
+def settings_args(values: dict) -> list[str]:
+    """``--key=value`` for each setting, values written as YAML reads them back."""
+    return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
+
+
+def run_trial(optuna, trial, spec: SweepFile, base: Path, out: Path, storage: str, name: str, metric: str,
+              direction: str) -> float:  # fmt: skip
+    """One ``imdb fit`` with the trial's settings; its best reported ``metric``."""
+    values = {p.key: p.suggest(trial) for p in spec.parameters}
+    shown = ", ".join(f"{k}={v}" for k, v in values.items())
+    values = spec.fixed | values
+    directory = out / f"trial_{trial.number:03d}"
+    directory.mkdir(parents=True, exist_ok=True)
+    trial.set_user_attr("run_dir", str(directory))
+    report = {
+        "class_path": "imdb_cli.sweep.ReportToStudy",
+        "init_args": {"storage": storage, "study_name": name, "trial_id": trial._trial_id, "monitor": metric},
+    }
+    command = [
+        *IMDB_FIT, "--config", str(base), *settings_args(values), "--trainer.default_root_dir", str(directory),
+        "--trainer.logger.init_args.version", "run", f"--trainer.callbacks+={json.dumps(report)}",
+    ]  # fmt: skip
+    print(f"imdb: trial {trial.number}: {shown}", file=sys.stderr, flush=True)
+    with open(directory / "fit.log", "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            code = process.wait()
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+    if code != 0:
+        lines = (directory / "fit.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        raise UserError(f"trial {trial.number} failed: {lines[-1] if lines else code} (log: {directory / 'fit.log'})")
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    if not frozen.intermediate_values:
+        raise UserError(f"trial {trial.number} validated never: the sweep's metric {metric} needs validation")
+    scores = list(frozen.intermediate_values.values())
+    best = max(scores) if direction == "maximize" else min(scores)
+    if "pruned_at_step" in frozen.user_attrs:
+        print(f"imdb: trial {trial.number} pruned at step {frozen.user_attrs['pruned_at_step']}", file=sys.stderr)
+        raise optuna.TrialPruned()
+    print(f"imdb: trial {trial.number}: {metric}={best:.4f}", file=sys.stderr, flush=True)
+    return best
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _storage(optuna, url: str):
+    """An RDB storage whose running trials send heartbeats: a trial whose sweep was killed outright
+    is marked failed after two minutes, and run again."""
+    if not url.startswith(("sqlite:", "postgresql", "mysql")):
+        return url
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=30, grace_period=120, heartbeat_stale_trial_callback=retry
+    )
+
+
+def _pruner(optuna, spec: SweepFile):
+    if spec.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials)
+
+
+def _sampler(optuna, spec: SweepFile):
+    if spec.sampler in ("grid", "random"):  # a grid's points are queued (_queue_grid): never sampled
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.TPESampler(seed=spec.seed)
+
+
+def _queue_grid(study, spec: SweepFile) -> None:
+    """Queue every point of the grid that no trial has finished or is about to run.
+
+    Optuna's GridSampler counts a failed trial's point as visited, so a fold of a k-fold
+    cross-validation whose sweep was interrupted would never run again; queued points are.
+    """
+    import itertools
+
+    grid = spec.grid()
+    trials = study.get_trials(deepcopy=False)
+    taken = [t.params for t in trials if t.state.name in ("COMPLETE", "PRUNED", "RUNNING")]
+    taken += [t.system_attrs.get("fixed_params") for t in trials if t.state.name == "WAITING"]
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values, strict=True))
+        if point not in taken:
+            study.enqueue_trial(point)
+
+
+def _retry_interrupted(optuna, study) -> None:
+    """Queue again the settings of trials that an interrupted sweep left failed, once each."""
+    trials = study.get_trials(deepcopy=False)
+    finished = [t.params for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for trial in trials:
+        if trial.state.name == "FAIL" and trial.params not in finished and trial.number not in retried:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            finished.append(trial.params)
+
+
+def write_results(optuna, study, spec: SweepFile, base: Path, out: Path, metric: str) -> None:
+    """``trials.csv``, the printed table, the summary, ``best.yaml`` and the plots."""
+    import csv
+
+    trials = study.get_trials(deepcopy=False)
+    keys = [p.key for p in spec.parameters]
+    rows = [
+        [t.number, t.state.name.lower(), "" if t.value is None else round(t.value, 6),
+         *[t.params.get(k, "") for k in keys], _seconds(t), t.user_attrs.get("run_dir", "")]
+        for t in trials
+    ]  # fmt: skip
+    header = ["trial", "state", metric, *keys, "seconds", "run_dir"]
+    with open(out / "trials.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *rows])
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)))
+    values = [t.value for t in trials if t.state.name == "COMPLETE"]
+    if not values:
+        print("imdb: no trial completed yet", file=sys.stderr)
+        return
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    print(f"{metric}: mean {statistics.mean(values):.4f} ± {spread:.4f} (standard deviation) over {len(values)} trials")
+    best = study.best_trial
+    write_best_config(base, spec.fixed | best.params, out / "best.yaml")
+    print(f"best: trial {best.number}, {metric}={best.value:.4f}; imdb fit --config {out / 'best.yaml'}")
+    plot_study(optuna, study, out)
+
+
+def write_best_config(base: Path, params: dict, path: Path) -> None:
+    """The sweep's configuration with the best trial's settings: ``imdb fit --config`` takes it as is."""
+    import yaml
+
+    config = yaml.safe_load(base.read_text())
+    for key, value in params.items():
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            if isinstance(node.get(part), str):  # a class given by name: keep it, add its arguments
+                node[part] = {"class_path": node[part]}
+            elif not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[last] = value
+    command = f"# imdb fit --config {path}\n# the best trial of imdb sweep: {json.dumps(params)}\n"
+    path.write_text(command + yaml.safe_dump(config, sort_keys=False))
+
+
+def plot_study(optuna, study, out: Path) -> None:
+    """Optimization history, parameter importances and slices, as PNG (importances need two completed trials)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    completed = [t for t in study.trials if t.state.name == "COMPLETE"]
+    figures = {"optimization_history": plots.plot_optimization_history, "slice": plots.plot_slice}
+    if len(completed) >= 2 and len({json.dumps(t.params, sort_keys=True) for t in completed}) >= 2:
+        figures["param_importances"] = plots.plot_param_importances
+    for name, plot in figures.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature notes, equal importances of few trials
+            axes = plot(study)
+        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        figure.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        plt.close(figure)
+
+
+def _seconds(trial) -> str:
+    if trial.datetime_start and trial.datetime_complete:
+        return f"{(trial.datetime_complete - trial.datetime_start).total_seconds():.1f}"
+    return ""

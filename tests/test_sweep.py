@@ -1,0 +1,177 @@
+"""`imdb sweep` and `imdb lr_find` end to end on the tiny encoder; the sweep file's checks and the
+trial's report to the study on their own."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from imdb_cli.errors import UserError
+from imdb_cli.sweep import ReportToStudy
+from imdb_cli.sweep_file import read_sweep_file
+from tests.commands import CONFIGS, IMDB, imdb
+
+LR = "parameters:\n  model.scheduler.init_args.max_lr: {low: 1.0e-5, high: 1.0e-3, log: true}\n"
+
+
+def sweep_args(encoder, archive, sweep_file, *extra) -> list:
+    return [
+        "sweep", "--config", CONFIGS / "minilm.yaml", "--sweep", sweep_file, "--model.encoder", encoder,
+        "--data.source", archive, "--data.max_length", 24, "--data.batch_size", 4, "--trainer.default_root_dir",
+        "run", *extra,
+    ]  # fmt: skip
+
+
+def trials(workdir: Path) -> list[dict]:
+    with open(workdir / "run/sweep/trials.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_sweep_runs_its_trials_goes_on_where_it_stopped_and_its_best_config_fits_again(
+    tmp_path, tiny_encoder, imdb_archive
+):
+    (tmp_path / "lr.yaml").write_text("n_trials: 3\nsampler: random\n" + LR)
+    result = imdb(*sweep_args(tiny_encoder, imdb_archive, "lr.yaml"), cwd=tmp_path)
+    rows = trials(tmp_path)
+    assert [(r["trial"], r["state"]) for r in rows] == [("0", "complete"), ("1", "complete"), ("2", "complete")]
+    assert len({r["model.scheduler.init_args.max_lr"] for r in rows}) == 3
+    for row in rows:  # each trial an ordinary fit with its own run directory and logs
+        run = tmp_path / row["run_dir"] / "lightning_logs/run"
+        assert (run / "checkpoints/best.ckpt").is_file() and list(run.glob("events.out.tfevents.*"))
+    assert re.search(r"val_acc: mean \d\.\d{4} ± \d\.\d{4} \(standard deviation\) over 3 trials", result.stdout)
+    for plot in ("optimization_history", "slice", "param_importances"):
+        assert (tmp_path / f"run/sweep/{plot}.png").stat().st_size > 5000
+
+    # The winner, refitted from best.yaml alone with the same seed, scores what its trial scored.
+    best = max(rows, key=lambda r: (float(r["val_acc"]), -int(r["trial"])))
+    refit = imdb("fit", "--config", "run/sweep/best.yaml", "--trainer.logger.init_args.version", "refit", cwd=tmp_path)
+    assert f"(val_acc={float(best['val_acc']):.4f})" in refit.stdout
+
+    # Two processes on one study: together they take it from 3 to 5 trials, and none is run twice.
+    logs = [tmp_path / "run/sweep" / f"trial_00{i}" / "fit.log" for i in range(3)]
+    before = [log.stat().st_mtime_ns for log in logs]
+    command = [IMDB, *map(str, sweep_args(tiny_encoder, imdb_archive, "lr.yaml", "--n_trials", 5))]
+    workers = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]  # fmt: skip
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    rows = trials(tmp_path)
+    assert 5 <= sum(r["state"] == "complete" for r in rows) <= 6  # each worker checks the count between trials
+    assert len({r["run_dir"] for r in rows}) == len(rows)
+    assert [log.stat().st_mtime_ns for log in logs] == before  # the finished trials were not run again
+    assert all("trials done" in err for _, err in outputs)
+
+
+def test_a_killed_k_fold_cross_validation_goes_on_without_repeating_a_fold(tmp_path, tiny_encoder, imdb_archive):
+    sweep = "sampler: grid\npruner: none\nfixed:\n  data.num_folds: 3\nparameters:\n  data.fold: [0, 1, 2]\n"
+    (tmp_path / "kfold.yaml").write_text(sweep)
+    args = list(map(str, sweep_args(tiny_encoder, imdb_archive, "kfold.yaml")))
+    first = subprocess.Popen([IMDB, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second_trial = tmp_path / "run/sweep/trial_001/fit.log"
+    deadline = time.monotonic() + 120
+    while not (second_trial.is_file() and "Epoch" in second_trial.read_text(errors="replace")):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-2000:]
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)  # killed while fold 1 trains
+    first.communicate(timeout=60)
+    assert first.returncode != 0
+    result = imdb(*args, cwd=tmp_path)
+    rows = trials(tmp_path)
+    done = [r for r in rows if r["state"] == "complete"]
+    assert sorted(r["data.fold"] for r in done) == ["0", "1", "2"]  # every fold once
+    assert [r["trial"] for r in done if r["data.fold"] == "0"] == ["0"]  # fold 0, finished before, kept
+    assert any(r["state"] == "fail" and r["data.fold"] == "1" for r in rows)
+    assert re.search(r"val_acc: mean \d\.\d{4} ± \d\.\d{4} \(standard deviation\) over 3 trials", result.stdout)
+    best = (tmp_path / "run/sweep/best.yaml").read_text()
+    assert "num_folds: 3" in best
+
+
+def test_lr_find_writes_a_suggestion_and_its_plot(tmp_path, tiny_encoder, imdb_archive):
+    result = imdb(
+        "lr_find", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source",
+        imdb_archive, "--data.max_length", 24, "--data.batch_size", 4, "--num_training", 30,
+        "--early_stop_threshold", "null", "--output_dir", "lr", cwd=tmp_path,
+    )  # fmt: skip
+    found = json.loads((tmp_path / "lr/lr_find.json").read_text())
+    assert found["steps"] == 30 and len(found["lr"]) == len(found["loss"]) == 30
+    assert found["lr"] == sorted(found["lr"]) and 1e-7 <= found["lr"][0] < found["lr"][-1] <= 1e-2
+    assert 1e-7 <= found["suggestion"] <= 1e-2
+    assert f"suggested learning rate: {found['suggestion']:.3g}" in result.stdout
+    assert (tmp_path / "lr/lr_find.png").stat().st_size > 5000
+    assert not list(tmp_path.glob(".lr_find_*.ckpt"))  # Lightning's temporary checkpoint is gone
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("parameters: {}\n", "names no parameters"),
+        ("colour: red\n" + LR, "unknown field 'colour'"),
+        ("parameters:\n  model.dropout: {low: 0.3, high: 0.3}\n", "model.dropout has an empty range: low 0.3"),
+        ("parameters:\n  model.dropout: []\n", "model.dropout has an empty list of choices"),
+        ("parameters:\n  dropout: [0.1]\n", "parameter 'dropout' is not a dotted imdb fit key"),
+        ("parameters:\n  model.dropout: {low: 0, high: 0.5, log: true}\n", "a log range needs low above 0"),
+        (
+            "sampler: grid\nparameters:\n  model.dropout: {low: 0.1, high: 0.5}\n",
+            "needs a list, or a range with a step",
+        ),
+        ("sampler: bayes\n" + LR, "sampler is 'bayes', expected one of tpe, random, grid"),
+        ("fixed:\n  model.scheduler.init_args.max_lr: 1\n" + LR, "is both fixed and searched"),
+    ],
+)
+def test_a_bad_sweep_file_is_one_line(tmp_path, text, message):
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(UserError, match=re.escape(message)):
+        read_sweep_file(str(tmp_path / "bad.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ("  model.dropoutt: [0.1, 0.2]\n", "imdb fit has no option --model.dropoutt; did you mean --model.dropout?"),
+        ("  data.batch_size: [8, big]\n", "--data.batch_size 'big' is not valid: expects an integer >0"),
+    ],
+)
+def test_settings_imdb_fit_does_not_take_are_refused_before_any_training(
+    tmp_path, tiny_encoder, imdb_archive, parameters, message
+):
+    (tmp_path / "bad.yaml").write_text("parameters:\n" + parameters)
+    result = imdb(*sweep_args(tiny_encoder, imdb_archive, "bad.yaml"), cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"imdb: error: sweep file bad.yaml does not fit imdb fit: {message} (see imdb fit --help)"
+    assert not list((tmp_path / "run/sweep").glob("trial_*"))
+
+
+def test_a_trial_reports_each_validation_and_stops_when_the_pruner_says_so(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(
+        study_name="s", storage=storage, direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1)
+    )
+    good = study.ask()
+    good.report(0.9, step=10)
+    study.tell(good, 0.9)
+    trial = study.ask()
+    callback = ReportToStudy(storage, "s", trial._trial_id, "val_acc")
+
+    def validate(value: float) -> SimpleNamespace:
+        trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=10, should_stop=False,
+                                  callback_metrics={"val_acc": torch.tensor(value)})  # fmt: skip
+        callback.on_validation_end(trainer, None)
+        return trainer
+
+    assert validate(0.5).should_stop
+    frozen = study._storage.get_trial(trial._trial_id)
+    assert frozen.intermediate_values == {10: 0.5} and frozen.user_attrs["pruned_at_step"] == 10
+    with pytest.raises(UserError, match="the sweep's metric val_f1 is not logged: pick one of val_acc"):
+        ReportToStudy(storage, "s", trial._trial_id, "val_f1").on_validation_end(validate(0.5), None)
