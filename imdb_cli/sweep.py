@@ -56,10 +56,21 @@ class ReportToStudy(pl.Callback):
         study_name: the study.
         trial_id: the trial's id in the storage.
         monitor: the logged metric to report.
+        pruner: the sweep file's pruner (a study's pruner is not kept in its storage).
+        startup_trials: the median pruner's trials before it prunes any.
     """
 
-    def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str) -> None:
+    def __init__(
+        self,
+        storage: str,
+        study_name: str,
+        trial_id: int,
+        monitor: str,
+        pruner: str = "median",
+        startup_trials: int = 5,
+    ) -> None:
         self.storage, self.study_name, self.trial_id, self.monitor = storage, study_name, trial_id, monitor
+        self.pruner, self.startup_trials = pruner, startup_trials
         self._trial = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -71,7 +82,8 @@ class ReportToStudy(pl.Callback):
             raise UserError(f"the sweep's metric {self.monitor} is not logged: pick one of {logged}")
         if self._trial is None:
             optuna = require_optuna()
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            pruner = _pruner(optuna, SweepFile([], pruner=self.pruner, startup_trials=self.startup_trials))
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=pruner)
             self._trial = optuna.trial.Trial(study, self.trial_id)
         self._trial.report(float(value), step=trainer.global_step)
         if self._trial.should_prune():
@@ -156,7 +168,14 @@ def run_trial(optuna, trial, spec: SweepFile, base: Path, out: Path, storage: st
     trial.set_user_attr("run_dir", str(directory))
     report = {
         "class_path": "imdb_cli.sweep.ReportToStudy",
-        "init_args": {"storage": storage, "study_name": name, "trial_id": trial._trial_id, "monitor": metric},
+        "init_args": {
+            "storage": storage,
+            "study_name": name,
+            "trial_id": trial._trial_id,
+            "monitor": metric,
+            "pruner": spec.pruner,
+            "startup_trials": spec.startup_trials,
+        },
     }
     command = [
         *IMDB_FIT, "--config", str(base), *settings_args(values), "--trainer.default_root_dir", str(directory),

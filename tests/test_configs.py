@@ -10,7 +10,8 @@ from imdb_cli.data import IMDBDataModule
 from imdb_cli.model import SentimentClassifier
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-ALL = sorted(CONFIGS.rglob("*.yaml"))
+SWEEPS = sorted((CONFIGS / "sweeps").glob("*.yaml"))
+ALL = sorted(set(CONFIGS.rglob("*.yaml")) - set(SWEEPS))
 MODEL_CONFIGS = ["distilbert.yaml", "minilm.yaml"]
 
 
@@ -40,7 +41,21 @@ def test_config_parses(path, capsys):
     assert config["model"]["encoder"]
 
 
-@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(CONFIGS)))
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_file_reads_and_its_settings_fit_imdb_fit(path, tmp_path, capsys):
+    from imdb_cli.sweep_file import read_sweep_file
+
+    sweep = read_sweep_file(str(path))
+    values = sweep.fixed | {p.key: p.extremes()[-1] for p in sweep.parameters}
+    config = print_config(capsys, "--config", str(CONFIGS / "minilm.yaml"), *[f"--{k}={v}" for k, v in values.items()])
+    for key, value in values.items():
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        assert node == value
+
+
+@pytest.mark.parametrize("path", ALL + SWEEPS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_opens_with_the_command_that_uses_it(path):
     first = path.read_text().splitlines()[0]
     assert first.startswith("# ") and "imdb " in path.read_text().split("\n\n")[0]
