@@ -31,6 +31,7 @@ from imdb_cli.sweep_file import SweepFile, read_sweep_file
 
 EXTRA = "pip install 'imdb-cli[sweep]'"
 LOWER_IS_BETTER = ("loss", "mse", "mae")
+IMDB_FIT = [sys.executable, "-m", "imdb_cli", "fit"]
 
 
 def require_optuna():
@@ -82,7 +83,7 @@ class ReportToStudy(pl.Callback):
             raise UserError(f"the sweep's metric {self.monitor} is not logged: pick one of {logged}")
         if self._trial is None:
             optuna = require_optuna()
-            pruner = _pruner(optuna, SweepFile([], pruner=self.pruner, startup_trials=self.startup_trials))
+            pruner = _pruner(optuna, self.pruner, self.startup_trials)
             study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=pruner)
             self._trial = optuna.trial.Trial(study, self.trial_id)
         self._trial.report(float(value), step=trainer.global_step)
@@ -108,7 +109,7 @@ def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | 
     name = study_name or Path(sweep).stem
     study = optuna.create_study(
         study_name=name, storage=_storage(optuna, storage), sampler=_sampler(optuna, spec),
-        pruner=_pruner(optuna, spec),
+        pruner=_pruner(optuna, spec.pruner, spec.startup_trials),
         direction=direction, load_if_exists=True,
     )  # fmt: skip
     if study.direction.name.lower() != direction:
@@ -147,9 +148,6 @@ def check_settings(spec: SweepFile, base: Path) -> None:
             lines = result.stderr.strip().splitlines() or ["(no message)"]
             reason = lines[-1].removeprefix("imdb: error: ")
             raise UserError(f"sweep file {spec.path} does not fit imdb fit: {reason}")
-
-
-IMDB_FIT = [sys.executable, "-m", "imdb_cli", "fit"]
 
 
 def settings_args(values: dict) -> list[str]:
@@ -220,10 +218,11 @@ def _storage(optuna, url: str):
     )
 
 
-def _pruner(optuna, spec: SweepFile):
-    if spec.pruner == "none":
+def _pruner(optuna, pruner: str, startup_trials: int):
+    """The sweep file's pruner; the study's storage does not keep it, so every process builds it."""
+    if pruner == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials)
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials)
 
 
 def _sampler(optuna, spec: SweepFile):
