@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/onnx_speed.py --ckpt_path CKPT --archive ../shared/data/imdb/aclImdb_labeled.tar.gz
 
-Every figure is a whole process, started as a user starts it:
+Every figure is a whole process, started as a user starts it (``--repeat``: each predict timing
+that many times, the variants in turn, and the speedups run by run):
 - predict (1000 test reviews, the checkpoint's max_length): the checkpoint at the CPU's default
   precision (bf16 where the CPU computes it natively, else fp32), the checkpoint in fp32, the ONNX
   export in fp32 and the int8 ONNX export;
@@ -35,16 +36,17 @@ def main() -> None:
     parser.add_argument("--archive", required=True, help="the aclImdb archive, for its test reviews")
     parser.add_argument("--predict", type=int, default=1000, help="test reviews for the predict timing")
     parser.add_argument("--test", type=int, default=2000, help="labelled test reviews for accuracy")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each predict timing, in turn")
     parser.add_argument("--out", default="onnx_results.json")
     args = parser.parse_args()
-    ckpt = str(Path(args.ckpt_path).resolve())
+    ckpt, archive = str(Path(args.ckpt_path).resolve()), str(Path(args.archive).resolve())
     work = Path(tempfile.mkdtemp(prefix="imdb-onnx-"))
     results: dict = {"cpu": _cpu_name(), "predict_reviews": args.predict, "test_reviews": args.test}
 
     from imdb_cli.data import IMDBDataModule
 
     for count in {args.predict, args.test}:
-        reviews = IMDBDataModule(source=args.archive, max_test_samples=count).labeled_texts("test").texts
+        reviews = IMDBDataModule(source=archive, max_test_samples=count).labeled_texts("test").texts
         text = "\n".join(t.replace("\n", " ") for t in reviews) + "\n"
         (work / f"reviews{count}.txt").write_text(text, encoding="utf-8")
     for name, extra in (("onnx-fp32", []), ("onnx-int8", ["--quantize", "int8"])):
@@ -57,18 +59,22 @@ def main() -> None:
         "onnx fp32": ["--model_dir", "onnx-fp32"],
         "onnx int8": ["--model_dir", "onnx-int8"],
     }
-    predict = results["predict_seconds"] = {}
-    for name, model in runs.items():
-        out = f"{name.replace(' ', '_').replace(',', '')}.jsonl"
-        command = [*IMDB, "predict", *model, "--data.predict_file", f"reviews{args.predict}.txt", "--output", out]
-        predict[name], _ = timed(command, work)
-    base = predict["checkpoint, default precision"]
-    results["predict_speedup_over_default"] = {name: round(base / s, 3) for name, s in predict.items()}
+    runs_seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeat):  # in turn, so that a slow spell of the machine falls on every variant
+        for name, model in runs.items():
+            out = f"{name.replace(' ', '_').replace(',', '')}.jsonl"
+            command = [*IMDB, "predict", *model, "--data.predict_file", f"reviews{args.predict}.txt", "--output", out]
+            runs_seconds[name].append(round(timed(command, work)[0], 2))
+    results["predict_seconds"] = runs_seconds
+    base = runs_seconds["checkpoint, default precision"]
+    results["predict_speedup_over_default"] = {
+        name: [round(b / s, 3) for b, s in zip(base, seconds, strict=True)] for name, seconds in runs_seconds.items()
+    }
 
     accuracy = results["test_acc"] = {}
     for name, model in (("checkpoint", ["--ckpt_path", ckpt]), ("onnx int8", ["--model_dir", "onnx-int8"])):
         report = work / f"test-{name.replace(' ', '-')}"
-        command = [*IMDB, "test", *model, "--data.source", args.archive, "--data.max_test_samples", str(args.test)]
+        command = [*IMDB, "test", *model, "--data.source", archive, "--data.max_test_samples", str(args.test)]
         timed([*command, "--report_dir", str(report)], work)
         accuracy[name] = json.loads((report / "test_metrics.json").read_text())["metrics"]["test_acc"]
     results["test_acc_points_lost"] = round(100 * (accuracy["checkpoint"] - accuracy["onnx int8"]), 2)

@@ -83,9 +83,11 @@ tokenizer, labels = AutoTokenizer.from_pretrained(path), meta["label_names"]
 session = ort.InferenceSession(f"{path}/model.onnx", providers=["CPUExecutionProvider"])
 
 texts = ["A moving, beautifully acted film.", "Dull, predictable and far too long."]
-batch = tokenizer(texts, padding=True, truncation=True, max_length=meta["max_length"], return_tensors="np")
-logits, _ = session.run(None, {i.name: batch[i.name] for i in session.get_inputs()})
-for text, row in zip(texts, logits):
+# One text per run, unpadded: the graph has no padding mask. A pair model reads tokenizer(first, second, ...).
+for text in texts:
+    tokens = tokenizer(text, truncation=True, max_length=meta["max_length"], return_tensors="np")
+    logits, _ = session.run(None, {i.name: tokens[i.name] for i in session.get_inputs()})
+    row = logits[0]
     if meta["task"] == "regression":
         print(round(float(row[0]), 4), text)
     elif meta["task"] == "multi_label":

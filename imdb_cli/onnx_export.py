@@ -6,14 +6,15 @@ Three steps, each a library's own:
    Its graph of attention is the pattern ONNX Runtime's transformer optimizer knows; the graph of
    the newer dynamo exporter is not fused by it, and ran slower than PyTorch on a 2-core CPU
    (README, Export and serving).
-2. ``onnxruntime.transformers.optimizer`` fuses attention, embeddings, LayerNorm and GELU into
-   ONNX Runtime's CPU kernels.
-3. ``--quantize int8``: ``onnxruntime.quantization.quantize_dynamic``, int8 weights (one scale per
-   output channel), activations quantized on the fly, batch by batch. The second Linear of each
-   feed-forward block, which reads the GELU's output, stays in fp32: quantized as well, the int8
-   graph of a MiniLM fine-tuned on IMDB agreed with its checkpoint on 97.4% (one scale per tensor)
-   or 98.9% (per channel) of 2000 test reviews; with those six layers kept, on 99.3%
-   (README, Export and serving).
+2. ``onnxruntime.transformers.optimizer`` fuses attention (as ``MultiHeadAttention``), embeddings
+   and GELU into ONNX Runtime's CPU kernels; not a residual Add into LayerNorm nor a bias into GELU,
+   whose fused CPU kernels were the slower (:data:`~imdb_cli.onnx_runtime.SLOW_FUSIONS`).
+   Attention is fused without a padding mask (``FusionOptions.disable_attention_mask``):
+   :class:`~imdb_cli.onnx_runtime.OnnxClassifier` runs each text alone, unpadded, and without a mask
+   ONNX Runtime takes its flash-attention kernel. The graph then takes no ``attention_mask``; where
+   a fusion does not apply, the mask stays an input.
+3. ``--quantize int8``: ``onnxruntime.quantization.quantize_dynamic``, int8 weights of every MatMul
+   (one scale per output channel), activations quantized on the fly, text by text.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = N
 
     ``head`` is the head as the export keeps it (a regression's scale folded in). The graph takes
     ``token_type_ids`` only for a model of text ``pairs`` on an encoder that reads them. It is traced
-    on a dummy batch of two texts of 8 tokens, and takes any batch and length.
+    on a dummy batch of two texts of 8 tokens, and takes any length, and any batch of texts of one
+    length: it has no padding mask once attention is fused.
     """
     require_onnxruntime()
+    import onnx
+
     encoder = model.encoder
     previous = encoder.config._attn_implementation
     encoder.set_attn_implementation("eager")
@@ -75,42 +79,43 @@ def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = N
     fused = _optimize(raw, directory / "optimized.onnx", encoder.config)
     raw.unlink()
     final = directory / ONNX_FILE
-    meta = {"opset": OPSET, "inputs": names, "quantize": quantize, "fused": fused}
     if quantize == "int8":
-        meta["kept_fp32"] = _quantize_int8(directory / "optimized.onnx", final)
+        _quantize_int8(directory / "optimized.onnx", final)
         (directory / "optimized.onnx").unlink()
     else:
         (directory / "optimized.onnx").rename(final)
-    return meta
+    inputs = [i.name for i in onnx.load(str(final)).graph.input]
+    return {"opset": OPSET, "inputs": inputs, "quantize": quantize, "fused": fused}
 
 
-def _quantize_int8(source: Path, destination: Path) -> list[str]:
-    """Dynamic int8 quantization of every MatMul but those that read a GELU; the names of those."""
+def _quantize_int8(source: Path, destination: Path) -> None:
+    """Dynamic int8 quantization of every MatMul, one weight scale per output channel."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(source)).graph
-    gelus = {out for node in graph.node if "Gelu" in node.op_type for out in node.output}
-    kept = [node.name for node in graph.node if node.op_type == "MatMul" and node.input[0] in gelus]
     # DefaultTensorType: the fused ops (com.microsoft domain) give shape inference no output types.
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
     logging.disable(logging.WARNING)  # its advice to pre-process: shape inference, which the fused ops defeat
     try:
-        quantize_dynamic(
-            source, destination, per_channel=True, weight_type=QuantType.QInt8, nodes_to_exclude=kept,
-            extra_options=extra,
-        )  # fmt: skip
+        quantize_dynamic(source, destination, per_channel=True, weight_type=QuantType.QInt8, extra_options=extra)
     finally:
         logging.disable(logging.NOTSET)
-    return kept
 
 
 def _optimize(source: Path, destination: Path, config) -> dict[str, int]:
     """ONNX Runtime's fusions for BERT-family encoders; the count of each fused operator."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.use_multi_head_attention = True
+    options.disable_attention_mask()
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False  # see SLOW_FUSIONS
+    options.enable_bias_gelu = False
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_heads", 0)
     width = getattr(config, "hidden_size", None) or getattr(config, "dim", 0)
-    optimized = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=width)
+    optimized = optimize_model(
+        str(source), model_type="bert", num_heads=heads, hidden_size=width, optimization_options=options
+    )
     optimized.save_model_to_file(str(destination))
     return {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
