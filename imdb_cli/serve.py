@@ -7,8 +7,8 @@
 
 Texts of all requests go into one queue; a worker takes up to ``max_batch_size`` of them, waiting at
 most ``max_wait_ms`` after the first for more, and runs them sorted by length, texts of similar
-length padded together (:func:`similar_lengths`), in a thread of its own, so that the server keeps
-accepting requests while the model computes. A request whose body or texts pass the limits, or
+length padded together (:func:`similar_lengths`; an ONNX export runs each text alone, one per core),
+in a thread of its own, so that the server keeps accepting requests while the model computes. A request whose body or texts pass the limits, or
 that is not what the endpoint takes, is answered with a 4xx status and ``{"error": "one line"}``;
 the server goes on.
 Built on FastAPI and uvicorn: ``pip install 'imdb-cli[serve]'``.
@@ -43,12 +43,14 @@ class Predictor:
         self.model, self.encode, self.collate, self.context, self.device = model, encode, collate, context, device
 
     def __call__(self, texts: Sequence) -> list:
-        """The scores of ``texts``, in their order: run longest first, in groups of similar length."""
+        """The scores of ``texts``, in their order: run longest first, in groups of similar length
+        (in one group for an ONNX export, which runs every text alone, unpadded)."""
         columns = self.encode(list(texts))
         samples = [{name: values[i] for name, values in columns.items()} for i in range(len(texts))]
         order = sorted(range(len(samples)), key=lambda i: len(samples[i]["input_ids"]), reverse=True)
         result: list = [None] * len(texts)
-        for group in similar_lengths(order, [len(s["input_ids"]) for s in samples]):
+        unpadded = self.model.runtime is not None
+        for group in [order] if unpadded else similar_lengths(order, [len(s["input_ids"]) for s in samples]):
             for index, scores in zip(group, self._run([samples[i] for i in group]), strict=True):
                 result[index] = scores
         return result
@@ -66,10 +68,10 @@ class Predictor:
 
 
 MIN_LENGTH_SHARE = 0.75
-"""A batch holds texts of at least this share of its longest text's tokens. Padded positions cost as
-much as real ones (attention's cost grows with the square of the padded length): on a 2-core CPU,
-eight random reviews padded to the longest ran slower in one int8 ONNX batch than one by one
-(README, Export and serving)."""
+"""A padded batch holds texts of at least this share of its longest text's tokens. Padded positions
+cost as much as real ones (attention's cost grows with the square of the padded length): on a 2-core
+CPU, eight random reviews padded to the longest ran slower in one int8 ONNX batch (of an export that
+padded) than one by one (README, Export and serving)."""
 
 
 def similar_lengths(order: list[int], lengths: list[int]) -> list[list[int]]:
