@@ -8,9 +8,9 @@
 Texts of all requests go into one queue; a worker takes up to ``max_batch_size`` of them, waiting at
 most ``max_wait_ms`` after the first for more, and runs them sorted by length, texts of similar
 length padded together (:func:`similar_lengths`; an ONNX export runs each text alone, one per core),
-in a thread of its own, so that the server keeps accepting requests while the model computes. A request whose body or texts pass the limits, or
-that is not what the endpoint takes, is answered with a 4xx status and ``{"error": "one line"}``;
-the server goes on.
+in a thread of its own, so that the server keeps accepting requests while the model computes. A
+request whose body or texts pass the limits, or that is not what the endpoint takes, is answered
+with a 4xx status and ``{"error": "one line"}``; the server goes on.
 Built on FastAPI and uvicorn: ``pip install 'imdb-cli[serve]'``.
 """
 

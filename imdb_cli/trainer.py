@@ -122,7 +122,8 @@ class Trainer(pl.Trainer):
             weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
             format: ``safetensors``: the encoder as transformers saves it, and the head; ``onnx``:
                 encoder and head as one ONNX graph (``model.onnx``), fused for ONNX Runtime's CPU
-                kernels, with dynamic batch and length (needs ``pip install 'imdb-cli[onnx]'``).
+                kernels, without a padding mask: imdb runs each text alone, at its own length
+                (needs ``pip install 'imdb-cli[onnx]'``).
             quantize: ``int8``: ONNX Runtime's dynamic quantization of the graph's weights, for
                 fast CPU inference (``--format onnx`` only); ``imdb test --model_dir`` measures
                 what it costs in accuracy.
