@@ -53,8 +53,6 @@ def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = N
     length: it has no padding mask once attention is fused.
     """
     require_onnxruntime()
-    import onnx
-
     encoder = model.encoder
     previous = encoder.config._attn_implementation
     encoder.set_attn_implementation("eager")
@@ -76,7 +74,7 @@ def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = N
             )  # fmt: skip
     finally:
         encoder.set_attn_implementation(previous)
-    fused = _optimize(raw, directory / "optimized.onnx", encoder.config)
+    fused, inputs = _optimize(raw, directory / "optimized.onnx", encoder.config)
     raw.unlink()
     final = directory / ONNX_FILE
     if quantize == "int8":
@@ -84,7 +82,6 @@ def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = N
         (directory / "optimized.onnx").unlink()
     else:
         (directory / "optimized.onnx").rename(final)
-    inputs = [i.name for i in onnx.load(str(final)).graph.input]
     return {"opset": OPSET, "inputs": inputs, "quantize": quantize, "fused": fused}
 
 
@@ -102,8 +99,9 @@ def _quantize_int8(source: Path, destination: Path) -> None:
         logging.disable(logging.NOTSET)
 
 
-def _optimize(source: Path, destination: Path, config) -> dict[str, int]:
-    """ONNX Runtime's fusions for BERT-family encoders; the count of each fused operator."""
+def _optimize(source: Path, destination: Path, config) -> tuple[dict[str, int], list[str]]:
+    """ONNX Runtime's fusions for BERT-family encoders; the count of each fused operator, and the
+    inputs the graph still takes (quantization keeps them)."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -118,4 +116,5 @@ def _optimize(source: Path, destination: Path, config) -> dict[str, int]:
         str(source), model_type="bert", num_heads=heads, hidden_size=width, optimization_options=options
     )
     optimized.save_model_to_file(str(destination))
-    return {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+    fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+    return fused, [i.name for i in optimized.model.graph.input]

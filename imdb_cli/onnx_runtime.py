@@ -58,8 +58,8 @@ class OnnxClassifier:
     attention without one, so that ONNX Runtime takes its flash-attention kernel), no compute goes to
     padding, and int8 activations are scaled to each text, not to whatever a batch holds, so a text's
     prediction does not depend on its batch. The texts of a batch run one per core, each in a single
-    thread, which used two cores better than one text at a time on both (README, Export and serving);
-    a lone text, as a server mostly sees, runs on all ``threads``.
+    thread, which was faster on two cores than one text at a time on both (README, Export and
+    serving); a lone text, as a server mostly sees, runs on all ``threads``.
 
     Args:
         path: the exported directory.
