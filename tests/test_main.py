@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import time
 
 from tests.commands import IMDB
 
 
-def seconds(*command: str) -> float:
-    """The best of two runs, so that one busy moment of the machine does not decide."""
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        subprocess.run(command, capture_output=True, timeout=120)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def cpu_seconds(command: list[str]) -> float:
+    """The processor time the command used, user and system: unlike its wall time, this barely moves
+    when the test's neighbours keep the other core busy."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_help_and_a_mistake_start_faster_than_importing_lightning():
     """The imports run with the garbage collector paused and parse-time exits skip the interpreter's
-    teardown: 3.2-3.8 s here against 4.9-5.7 s for `import pytorch_lightning.cli` alone (2-core EPYC)."""
-    lightning = seconds(sys.executable, "-c", "import pytorch_lightning.cli")
-    assert seconds(IMDB, "--help") < lightning
-    assert seconds(IMDB, "fit", "--data.batch_sise", "3") < lightning
+    teardown: 4.4-4.6 s of processor time against 6.2 s for `import pytorch_lightning.cli` alone
+    (2-core EPYC). The three commands take turns, two rounds, and each is judged by its best round."""
+    commands = {
+        "lightning": [sys.executable, "-c", "import pytorch_lightning.cli"],
+        "help": [IMDB, "--help"],
+        "mistake": [IMDB, "fit", "--data.batch_sise", "3"],
+    }
+    best = dict.fromkeys(commands, float("inf"))
+    for _ in range(2):
+        for name, command in commands.items():
+            best[name] = min(best[name], cpu_seconds(command))
+    assert best["help"] < best["lightning"], best
+    assert best["mistake"] < best["lightning"], best
 
 
 def test_a_parse_time_exit_keeps_its_output_and_status():
