@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import tarfile
 from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config) -> None:
+    """One thread for torch, here and in every `imdb` a test starts: `make test` runs two workers on
+    two cores, and OpenMP threads of two processes spin against each other (the suite took 8.5 minutes
+    on a 2-core EPYC, 9.7 without this). Set before any test module imports torch."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 POSITIVE = "great wonderful moving brilliant loved superb charming".split()
 NEGATIVE = "awful boring dull terrible hated waste clumsy".split()

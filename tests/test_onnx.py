@@ -72,7 +72,8 @@ def test_the_int8_graph_predicts_the_same_records_in_the_same_order(onnx_run):
 
 
 def test_an_int8_texts_scores_do_not_depend_on_its_batch(onnx_run):
-    """Each text runs alone, unpadded, its activations quantized to its own range."""
+    """Each text runs alone, unpadded, its activations quantized to its own range; a batch's texts
+    run one per thread."""
     import torch
     from transformers import AutoTokenizer
 
@@ -80,7 +81,7 @@ def test_an_int8_texts_scores_do_not_depend_on_its_batch(onnx_run):
 
     texts = ["great moving film, a joy", "dull plot", "a long and dull scene that goes on and on"]
     batch = AutoTokenizer.from_pretrained(onnx_run / "onnx-int8")(texts, padding=True, return_tensors="pt")
-    graph = OnnxClassifier(onnx_run / "onnx-int8")
+    graph = OnnxClassifier(onnx_run / "onnx-int8", threads=2)
     together, _ = graph(batch["input_ids"], batch["attention_mask"])
     for row, text in enumerate(texts):
         alone = AutoTokenizer.from_pretrained(onnx_run / "onnx-int8")([text], return_tensors="pt")
