@@ -112,7 +112,8 @@ def read_classifier(path: str | Path) -> dict:
 
 
 def exported_defaults(path: str | Path) -> dict:
-    """The model and data settings of an exported directory, as dotted parser keys."""
+    """The model and data settings of an exported directory, as dotted parser keys. An ONNX graph
+    computes in its own precision, whatever PyTorch's autocast would do: it runs in ``32-true``."""
     meta = read_classifier(path)
     defaults = {
         "model.encoder": str(path),
@@ -128,6 +129,8 @@ def exported_defaults(path: str | Path) -> dict:
         defaults["model.threshold"] = meta["thresholds"]
     if "text_column" in meta:
         defaults["data.text_column"] = meta["text_column"]
+    if meta.get("model_format") == "onnx":
+        defaults["trainer.precision"] = "32-true"
     return defaults
 
 

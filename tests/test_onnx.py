@@ -89,6 +89,13 @@ def test_an_int8_texts_scores_do_not_depend_on_its_batch(onnx_run):
         assert torch.equal(logits[0], together[row])
 
 
+def test_an_onnx_export_runs_in_its_own_precision_not_under_pytorchs_autocast(onnx_run):
+    shown = imdb("predict", "--model_dir", "onnx-int8", "--print_config", cwd=onnx_run).stdout
+    assert "precision: 32-true" in shown
+    run = imdb("predict", "--model_dir", "onnx-int8", "--data.predict_file", "reviews.txt", cwd=onnx_run)
+    assert "bfloat16" not in run.stderr and "native bf16" not in run.stderr
+
+
 def test_testing_the_onnx_graph_gives_the_checkpoints_metrics(onnx_run, imdb_archive):
     imdb("test", "--ckpt_path", CKPT, "--report_dir", "ckpt-test", *FP32, cwd=onnx_run)
     ckpt = json.loads((onnx_run / "ckpt-test" / "test_metrics.json").read_text())
