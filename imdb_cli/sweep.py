@@ -16,6 +16,8 @@ Needs ``pip install 'imdb-cli[sweep]'`` (Optuna).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import signal
 import statistics
@@ -138,16 +140,30 @@ def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | 
 
 def check_settings(spec: SweepFile, base: Path) -> None:
     """Each parameter's key and values, as ``imdb fit`` takes them, before any training: one
-    ``imdb fit --print_config`` per value a setting must take (both bounds, every choice)."""
+    ``imdb fit --print_config`` per value a setting must take (both bounds, every choice), parsed
+    in this process (a fraction of a second each, where a new process took 4 s to import)."""
     rounds = max(len(p.extremes()) for p in spec.parameters)
     for i in range(rounds):
         values = spec.fixed | {p.key: p.extremes()[min(i, len(p.extremes()) - 1)] for p in spec.parameters}
-        command = [*IMDB_FIT, "--config", str(base), *settings_args(values), "--print_config"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            lines = result.stderr.strip().splitlines() or ["(no message)"]
-            reason = lines[-1].removeprefix("imdb: error: ")
+        reason = fit_refuses(["--config", str(base), *settings_args(values)])
+        if reason is not None:
             raise UserError(f"sweep file {spec.path} does not fit imdb fit: {reason}")
+
+
+def fit_refuses(args: list[str]) -> str | None:
+    """The one-line error ``imdb fit ARGS`` gives while parsing them, or ``None`` if it takes them;
+    nothing is built or run (``--print_config`` ends it, and what it prints is dropped)."""
+    from imdb_cli.cli import main  # the command line imports this module
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(printed):
+        try:
+            main(["fit", *args, "--print_config"])
+        except SystemExit as done:
+            if done.code in (0, None):
+                return None
+    lines = printed.getvalue().strip().splitlines() or ["(no message)"]
+    return lines[-1].removeprefix("imdb: error: ")
 
 
 def settings_args(values: dict) -> list[str]:
