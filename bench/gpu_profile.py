@@ -1,4 +1,4 @@
-"""Samples per second and peak GPU memory of the reference recipe on one GPU (README, GPU).
+"""Samples per second and peak GPU memory of the reference recipe on one GPU (docs: Benchmarks, GPU).
 
     python bench/gpu_profile.py --archive aclImdb_v1.tar.gz --encoder distilbert-base-uncased
 
@@ -6,7 +6,8 @@ Runs `imdb fit --config configs/distilbert.yaml --trainer configs/trainer/gpu.ya
 archive (18,750 training and 6,250 validation reviews, 512 tokens, batch 16, one epoch), then
 `imdb test` on its 25,000 test reviews, each with the :class:`Throughput` callback, which times the
 training, validation and test loops apart and reads the peak GPU memory. Then a short fit with
-`--data.num_workers 0` and another with 4 show what DataLoader workers change. Results go to --out;
+`--data.num_workers 0` and another with 4 show what DataLoader workers change. Results go to
+`bench/results/gpu.json` (--out);
 any other flag is passed to every `imdb` run.
 
 ``--random_weights`` builds the encoder from its config alone, for machines that cannot reach the
@@ -28,6 +29,9 @@ import torch
 from pytorch_lightning import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import record  # noqa: E402
+
 IMDB = [sys.executable, "-m", "imdb_cli"]
 
 
@@ -144,7 +148,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="distilbert-base-uncased")
     parser.add_argument("--random_weights", action="store_true", help="the encoder's config only, no weights")
     parser.add_argument("--workers_batches", type=int, default=300, help="training steps of each workers run")
-    parser.add_argument("--out", default="gpu_profile.json")
+    parser.add_argument("--out", help="the result file (default bench/results/gpu.json)")
     args, extra = parser.parse_known_args()  # any other flag goes to every imdb run
 
     work = Path(tempfile.mkdtemp(prefix="imdb-gpu-"))
@@ -165,8 +169,7 @@ def main() -> None:
     for workers in (0, 4):
         results[f"workers_{workers}"] = run(["fit", *recipe, *short, "--data.num_workers", str(workers)],
                                             work, f"workers{workers}")  # fmt: skip
-    Path(args.out).write_text(json.dumps(results, indent=1))
-    print(f"written {args.out}")
+    record.write("gpu", {"gpu_profile": results}, args.out)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ that many times, the variants in turn, and the speedups run by run):
 - accuracy on 2000 labelled test reviews (`imdb test`): the checkpoint against the int8 export,
   and the share of the 2000 test reviews whose predicted label the two agree on.
 The exports are made by `imdb export --format onnx [--quantize int8]`. Results are printed and
-written as JSON (--out).
+written to `bench/results/onnx.json` (`--out`), with the command, machine and date.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import IMDB, _cpu_name, timed
+import record
+from speed import IMDB, timed
 
 
 def labels(path: Path) -> list[str]:
@@ -37,11 +38,11 @@ def main() -> None:
     parser.add_argument("--predict", type=int, default=1000, help="test reviews for the predict timing")
     parser.add_argument("--test", type=int, default=2000, help="labelled test reviews for accuracy")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each predict timing, in turn")
-    parser.add_argument("--out", default="onnx_results.json")
+    parser.add_argument("--out", help="the result file (default bench/results/onnx.json)")
     args = parser.parse_args()
     ckpt, archive = str(Path(args.ckpt_path).resolve()), str(Path(args.archive).resolve())
     work = Path(tempfile.mkdtemp(prefix="imdb-onnx-"))
-    results: dict = {"cpu": _cpu_name(), "predict_reviews": args.predict, "test_reviews": args.test}
+    results: dict = {"predict_reviews": args.predict, "test_reviews": args.test}
 
     from imdb_cli.data import IMDBDataModule
 
@@ -87,7 +88,7 @@ def main() -> None:
     results["label_agreement"] = round(sum(a == b for a, b in zip(*pairs, strict=True)) / len(pairs[0]), 4)
 
     print(json.dumps(results, indent=2))
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    record.write("onnx", results, args.out)
     shutil.rmtree(work)
 
 

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
 from imdb_cli.data.datamodule import IMDBDataModule
 from imdb_cli.model import SentimentClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record
 
 
 def timed(batches, step, device) -> dict:
@@ -47,7 +52,7 @@ def main() -> None:
     parser.add_argument("--archive", required=True)
     parser.add_argument("--encoder", required=True)
     parser.add_argument("--samples", type=int, default=4000, help="training and test reviews to time")
-    parser.add_argument("--out", default="raw_loop.json")
+    parser.add_argument("--out", help="the result file (default bench/results/raw-loop.json)")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -81,8 +86,7 @@ def main() -> None:
 
     results["train"] = timed(list(data.train_dataloader()), train_step, device)
     print(json.dumps(results))
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
+    record.write("raw-loop", results, args.out)
 
 
 if __name__ == "__main__":

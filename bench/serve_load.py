@@ -1,12 +1,14 @@
 """Throughput and latency of `imdb serve` under concurrent clients, with and without server-side batching.
 
-    .venv/bin/python bench/serve_load.py --model_dir clf-onnx --archive ../shared/data/imdb/aclImdb_labeled.tar.gz
-    .venv/bin/python bench/serve_load.py --ckpt_path CKPT --archive ...
+    .venv/bin/python bench/serve_load.py --ckpt_path CKPT --model_dir clf-onnx \
+        --archive ../shared/data/imdb/aclImdb_labeled.tar.gz
 
-For each setting (batching: ``--max_batch_size 32 --max_wait_ms 5``; none: ``--max_batch_size 1``) one
-server is started on loopback; then 1, 8 and 32 clients each send their share of ``--requests``
-requests, one real test review per request, as fast as answers come. Printed and written as JSON
-(--out): requests per second, and the p50 and p99 latency of a request, in milliseconds.
+For each model given (a checkpoint, an export directory, or both, measured in turn) and each setting
+(batching: ``--max_batch_size 32 --max_wait_ms 5``; none: ``--max_batch_size 1``) one server is
+started on loopback; then 1, 8 and 32 clients each send their share of ``--requests``
+requests, one real test review per request, as fast as answers come. Printed and written to
+`bench/results/serving.json` (`--out`), with the command, machine and date: requests per second,
+and the p50 and p99 latency of a request, in milliseconds.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from speed import _cpu_name  # noqa: E402
+import record  # noqa: E402
 
 from tests.test_serve import Server  # noqa: E402
 
@@ -63,32 +65,47 @@ def load(server: Server, reviews: list[str], clients: int, requests: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--ckpt_path")
-    model.add_argument("--model_dir")
+    parser.add_argument("--ckpt_path", help="a checkpoint to serve")
+    parser.add_argument("--model_dir", help="an export directory to serve")
     parser.add_argument("--archive", required=True, help="the aclImdb archive, for its test reviews")
     parser.add_argument("--requests", type=int, default=96, help="requests at each number of clients")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--out", default="serve_results.json")
+    parser.add_argument("--out", help="the result file (default bench/results/serving.json)")
     args = parser.parse_args()
+    if not (args.ckpt_path or args.model_dir):
+        parser.error("give --ckpt_path, --model_dir or both")
 
     from imdb_cli.data import IMDBDataModule
 
     reviews = IMDBDataModule(source=args.archive, max_test_samples=500).labeled_texts("test").texts
-    served = ["--ckpt_path", str(Path(args.ckpt_path).resolve())] if args.ckpt_path else ["--model_dir", args.model_dir]
-    results: dict = {"cpu": _cpu_name(), "model": served[1], "requests": args.requests}
-    for name, setting in SETTINGS.items():
-        server = Server(Path.cwd(), *served, *setting)
-        try:
-            server.post(reviews[:4])  # warm up
-            for clients in args.clients:
-                figures = load(server, reviews, clients, args.requests)
-                results[f"{name}, {clients} clients"] = figures
-                print(f"{name:9s} {clients:3d} clients: {json.dumps(figures)}", flush=True)
-        finally:
-            server.stop()
+    models = {}
+    if args.ckpt_path:
+        models["checkpoint"] = ["--ckpt_path", str(Path(args.ckpt_path).resolve())]
+    if args.model_dir:
+        models[_export_kind(Path(args.model_dir))] = ["--model_dir", str(Path(args.model_dir).resolve())]
+    results: dict = {"requests": args.requests, "clients": args.clients, "settings": SETTINGS, "served": {}}
+    for model, served in models.items():
+        figures_of = results["served"][model] = {}
+        for name, setting in SETTINGS.items():
+            server = Server(Path.cwd(), *served, *setting)
+            try:
+                server.post(reviews[:4])  # warm up
+                for clients in args.clients:
+                    figures = load(server, reviews, clients, args.requests)
+                    figures_of[f"{name}, {clients} clients"] = figures
+                    print(f"{model}: {name:9s} {clients:3d} clients: {json.dumps(figures)}", flush=True)
+            finally:
+                server.stop()
     print(json.dumps(results, indent=2))
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    record.write("serving", results, args.out)
+
+
+def _export_kind(directory: Path) -> str:
+    """How an export directory computes: "onnx int8", "onnx fp32" or "safetensors"."""
+    meta = json.loads((directory / "classifier.json").read_text())
+    if meta.get("model_format") != "onnx":
+        return "safetensors export"
+    return f"onnx {meta['onnx']['quantize'] or 'fp32'}"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Every figure is a whole process, started as a user starts it, from the same revi
 - predict (1000 test reviews, 512 tokens): `imdb predict` against `transformers.pipeline`;
 - accuracy after 1 epoch on 2000 train / 2000 test reviews, with and without the new defaults
   (at 256 tokens by default: at 512 the fp32 seed recipe alone takes over half an hour on 2 cores).
-Results are printed and written as JSON (--out). `make bench` installs `accelerate` for the Trainer.
+Results are printed and written to `bench/results/speed.json` (`--out`), with the command, machine
+and date. `make bench` installs `accelerate` for the Trainer.
 `--imdb-only` times imdb-cli alone (no Trainer, pipeline or seed recipe): with PYTHONPATH pointing at
 another checkout, the same figures for another version of the code, to compare two versions on one machine.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import shutil
 import subprocess
@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import record  # noqa: E402
+
 IMDB = [str(Path(sys.executable).with_name("imdb"))]
 HF = [sys.executable, str(ROOT / "bench" / "hf_baseline.py")]
 SEED_RECIPE = [
@@ -102,12 +105,12 @@ def main() -> None:
     parser.add_argument("--predict", type=int, default=1000, help="test reviews for the predict timing")
     parser.add_argument("--accuracy", type=int, default=2000, help="train and test reviews for accuracy (0: skip)")
     parser.add_argument("--accuracy-length", type=int, default=256, help="max tokens in the accuracy runs")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--out", help="the result file (default bench/results/speed.json, or speed-imdb-only.json)")
     parser.add_argument("--imdb-only", action="store_true", help="time imdb-cli alone, without the baselines")
     args = parser.parse_args()
     archive = str(Path(args.archive).resolve())
     work = Path(tempfile.mkdtemp(prefix="imdb-bench-"))
-    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {_cpu_name()}", "fit": {}}
+    results: dict = {"train_reviews": args.train, "predict_reviews": args.predict, "max_length": 512, "fit": {}}
     small_val = ["--data.max_val_samples", "16"]  # one small validation pass: the Trainer runs none
 
     fit = results["fit"]
@@ -153,9 +156,10 @@ def main() -> None:
 
     if args.imdb_only:
         print(json.dumps(results, indent=2))
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        record.write("speed-imdb-only", results, args.out)
         shutil.rmtree(work)
         return
+    results["accuracy_reviews"] = args.accuracy
     results["ratios"] = {
         "fit: hf-trainer / imdb-cli (cold)": fit["hf-trainer"] / fit["imdb-cli (cold cache)"],
         "fit: hf-trainer attention dropout 0 / imdb-cli (cold)": fit["hf-trainer, attention dropout 0"]
@@ -164,18 +168,8 @@ def main() -> None:
         "predict: pipeline / imdb-cli": predict["pipeline"] / predict["imdb-cli"],
     }
     print(json.dumps(results, indent=2))
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    record.write("speed", results, args.out)
     shutil.rmtree(work)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
