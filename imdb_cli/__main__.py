@@ -2,7 +2,7 @@
 
 torch, Lightning and transformers create millions of long-lived objects as they are imported;
 with the garbage collector paused meanwhile, and those objects frozen out of its later scans,
-``imdb --help`` started 0.3 to 1 s sooner on a 2-core CPU (README, Speed).
+``imdb --help`` started 0.3 to 1 s sooner on a 2-core CPU (CHANGELOG).
 """
 
 import gc

@@ -10,7 +10,7 @@ The directory holds
 - ``README.md``: a model card with the run's test metrics, when ``imdb test`` recorded them.
 
 ``imdb predict``, ``test`` and ``serve --model_dir DIR`` read it back; so do a few lines of plain
-transformers and torch (:data:`PLAIN_USE`, also in the project README), or of ONNX Runtime
+transformers and torch (:data:`PLAIN_USE`, also in docs/guides/export.md), or of ONNX Runtime
 (:data:`ONNX_USE`).
 """
 

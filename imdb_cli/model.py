@@ -52,8 +52,8 @@ class SentimentClassifier(pl.LightningModule):
         attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
             ``null`` keeps the pretrained config's (0.1 for BERT and DistilBERT). At 0, PyTorch
             runs attention as one fused kernel instead of materialising every token pair's
-            probability and dropout mask: on a 2-core CPU a MiniLM training step at 512 tokens took
-            2.3x less time, at the same accuracy (README, Results).
+            probability and dropout mask: much faster training at the same accuracy (docs:
+            benchmarks/train-speed.md).
         optimizer: optimizer class and its arguments (``torch.optim.AdamW`` with ``weight_decay``, say).
             It gets the weights in groups: biases and LayerNorm weights never take weight decay.
         head_lr_scale: the head's learning rate as a multiple of the encoder's (of the optimizer's

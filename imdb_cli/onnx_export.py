@@ -5,7 +5,7 @@ Three steps, each a library's own:
    head, with the encoder's attention in its plain ("eager") form, and dynamic batch and length axes.
    Its graph of attention is the pattern ONNX Runtime's transformer optimizer knows; the graph of
    the newer dynamo exporter is not fused by it, and ran slower than PyTorch on a 2-core CPU
-   (README, Export and serving).
+   (docs: guides/export.md).
 2. ``onnxruntime.transformers.optimizer`` fuses attention (as ``MultiHeadAttention``), embeddings
    and GELU into ONNX Runtime's CPU kernels; not a residual Add into LayerNorm nor a bias into GELU,
    whose fused CPU kernels were the slower (:data:`~imdb_cli.onnx_runtime.SLOW_FUSIONS`).

@@ -18,7 +18,7 @@ from imdb_cli.errors import UserError
 ONNX_FILE = "model.onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUTS = ("logits", "cls_vector")
-EXTRA = "pip install 'imdb-cli[onnx]'"
+EXTRA = "pip install onnx onnxruntime (imdb-cli's onnx extra)"
 SLOW_FUSIONS = ["SkipLayerNormFusion", "BiasGeluFusion"]
 """ONNX Runtime's load-time fusions that a session here leaves out, as the export does: in ONNX
 Runtime 1.32's profile of the int8 MiniLM on 300 IMDB reviews, one core of an AMD EPYC, the residual
@@ -58,8 +58,8 @@ class OnnxClassifier:
     attention without one, so that ONNX Runtime takes its flash-attention kernel), no compute goes to
     padding, and int8 activations are scaled to each text, not to whatever a batch holds, so a text's
     prediction does not depend on its batch. The texts of a batch run one per core, each in a single
-    thread, which was faster on two cores than one text at a time on both (README, Export and
-    serving); a lone text, as a server mostly sees, runs on all ``threads``.
+    thread, which was faster on two cores than one text at a time on both (CHANGELOG,
+    2026-12-02); a lone text, as a server mostly sees, runs on all ``threads``.
 
     Args:
         path: the exported directory.

@@ -11,7 +11,7 @@ length padded together (:func:`similar_lengths`; an ONNX export runs each text a
 in a thread of its own, so that the server keeps accepting requests while the model computes. A
 request whose body or texts pass the limits, or that is not what the endpoint takes, is answered
 with a 4xx status and ``{"error": "one line"}``; the server goes on.
-Built on FastAPI and uvicorn: ``pip install 'imdb-cli[serve]'``.
+Built on FastAPI and uvicorn (the ``serve`` extra).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations (Request) at run time.
@@ -25,7 +25,7 @@ import torch
 
 from imdb_cli.errors import UserError
 
-EXTRA = "pip install 'imdb-cli[serve]'"
+EXTRA = "pip install fastapi uvicorn (imdb-cli's serve extra)"
 
 
 class Predictor:
@@ -71,7 +71,7 @@ MIN_LENGTH_SHARE = 0.75
 """A padded batch holds texts of at least this share of its longest text's tokens. Padded positions
 cost as much as real ones (attention's cost grows with the square of the padded length): on a 2-core
 CPU, eight random reviews padded to the longest ran slower in one int8 ONNX batch (of an export that
-padded) than one by one (README, Export and serving)."""
+padded) than one by one (docs: guides/serving.md)."""
 
 
 def similar_lengths(order: list[int], lengths: list[int]) -> list[list[int]]:

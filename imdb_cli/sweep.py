@@ -11,7 +11,7 @@ parallel. At the end: ``trials.csv``, ``best.yaml`` (the winner, for ``imdb fit 
 the mean and standard deviation of the metric over the trials (a k-fold cross-validation's
 result) and plots of the search.
 
-Needs ``pip install 'imdb-cli[sweep]'`` (Optuna).
+Needs Optuna (the ``sweep`` extra).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import pytorch_lightning as pl
 from imdb_cli.errors import UserError
 from imdb_cli.sweep_file import SweepFile, read_sweep_file
 
-EXTRA = "pip install 'imdb-cli[sweep]'"
+EXTRA = "pip install optuna (imdb-cli's sweep extra)"
 LOWER_IS_BETTER = ("loss", "mse", "mae")
 IMDB_FIT = [sys.executable, "-m", "imdb_cli", "fit"]
 

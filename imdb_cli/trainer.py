@@ -112,7 +112,7 @@ class Trainer(pl.Trainer):
         The directory holds the weights, the encoder config, the tokenizer, label names, maximum
         length and truncation, and a model card with the test metrics that ``imdb test`` recorded
         for the checkpoint. ``imdb predict``, ``test`` and ``serve --model_dir DIR`` read it, and so
-        does plain transformers + torch, or ONNX Runtime (README, Export and serving).
+        does plain transformers + torch, or ONNX Runtime (docs: guides/export.md).
 
         Args:
             model: the model (given by the CLI, with the checkpoint's settings).
@@ -123,7 +123,7 @@ class Trainer(pl.Trainer):
             format: ``safetensors``: the encoder as transformers saves it, and the head; ``onnx``:
                 encoder and head as one ONNX graph (``model.onnx``), fused for ONNX Runtime's CPU
                 kernels, without a padding mask: imdb runs each text alone, at its own length
-                (needs ``pip install 'imdb-cli[onnx]'``).
+                (needs the ``onnx`` extra: onnx and onnxruntime).
             quantize: ``int8``: ONNX Runtime's dynamic quantization of the graph's weights, for
                 fast CPU inference (``--format onnx`` only); ``imdb test --model_dir`` measures
                 what it costs in accuracy.
@@ -152,7 +152,7 @@ class Trainer(pl.Trainer):
         ``POST /predict`` with ``{"texts": ["...", ...]}`` (a pair model: ``[["first", "second"], ...]``)
         answers ``{"predictions": [...]}``, the records ``imdb predict`` writes, in the request's order;
         ``GET /health`` says what is served. Texts of concurrent requests run together in batches
-        (README, Export and serving). Needs ``pip install 'imdb-cli[serve]'``.
+        (docs: guides/serving.md). Needs the ``serve`` extra (``pip install -e '.[serve]'``).
 
         Args:
             model: the model (given by the CLI, with the checkpoint's or export's settings).
@@ -191,9 +191,9 @@ class Trainer(pl.Trainer):
 
         Each trial is an ``imdb fit`` of its own in ``RUN/sweep/trial_NNN/`` (``RUN`` is
         ``--trainer.default_root_dir``); then ``RUN/sweep/trials.csv``, ``best.yaml`` for ``imdb fit
-        --config``, the mean and standard deviation of the metric, and plots (README, Sweeps). A
+        --config``, the mean and standard deviation of the metric, and plots (docs: guides/sweeps.md). A
         sweep over ``data.fold`` with the grid sampler is a k-fold cross-validation
-        (``configs/sweeps/kfold.yaml``). Needs ``pip install 'imdb-cli[sweep]'``.
+        (``configs/sweeps/kfold.yaml``). Needs the ``sweep`` extra (``pip install -e '.[sweep]'``).
 
         Args:
             model: the model (given by the CLI).

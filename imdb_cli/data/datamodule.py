@@ -76,9 +76,9 @@ class IMDBDataModule(pl.LightningDataModule):
         head_tokens: with ``head_tail``, how many leading tokens to keep; the rest come from the end.
         batch_size: texts per batch, for training and evaluation alike.
         pad_to_multiple_of: round each batch's padded length up to a multiple of this; ``null``:
-            8 on a CUDA GPU, else 1. A GPU pays a one-time cost for every new tensor shape: on an
-            H100, DistilBERT's first pass over length-sorted batches ran 2.2x faster (training
-            2.0x) at 8 than at 1 (README, GPU). On a CPU that was not measured to help.
+            8 on a CUDA GPU, else 1. A GPU pays a one-time cost for every new tensor shape, and
+            rounding makes far fewer shapes (docs: benchmarks/gpu.md). On a CPU it was not
+            measured to help.
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
             prediction batches are always sorted by length; results keep the input order.

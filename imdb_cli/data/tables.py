@@ -2,7 +2,7 @@
 
 Training tables become :class:`LabeledTexts`; a table given to ``imdb predict`` is streamed, its text
 column (and any id column) read one row at a time, so that memory does not grow with its length.
-Parquet needs pyarrow (``pip install 'imdb-cli[tables]'``).
+Parquet needs pyarrow (the ``tables`` extra).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def _parquet_rows(path: Path, columns: list[str] | None) -> Iterator[tuple[int, 
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise UserError(f"reading {path} needs pyarrow: pip install 'imdb-cli[tables]'") from None
+        raise UserError(f"reading {path} needs pyarrow: pip install pyarrow (imdb-cli's tables extra)") from None
     try:
         table = pq.ParquetFile(path)
     except Exception as err:
