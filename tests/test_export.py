@@ -13,7 +13,7 @@ import pytest
 from tests.commands import imdb
 from tests.conftest import CKPT
 
-README = Path(__file__).parent.parent / "README.md"
+EXPORT_GUIDE = Path(__file__).parent.parent / "docs" / "guides" / "export.md"
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,11 @@ def test_the_model_card_says_which_tokens_a_long_text_keeps():
     assert _kept({**meta, "truncation": "tail"}, 2) == "their last 510 tokens"
 
 
-def test_the_readme_snippet_loads_the_export_with_plain_transformers(exported):
-    """The README's code, run as written, agrees with `imdb predict` on texts within max_length."""
+def test_the_export_guide_snippet_loads_the_export_with_plain_transformers(exported):
+    """The export guide's code, run as written, agrees with `imdb predict` on texts within max_length."""
     from imdb_cli.export import PLAIN_USE
 
-    snippet = re.search(r"```python\n(.*?)```", README.read_text().split("## Export", 1)[1], re.S)[1]
+    snippet = re.search(r"```python\n(.*?)```", EXPORT_GUIDE.read_text(), re.S)[1]
     assert snippet == PLAIN_USE
     assert PLAIN_USE in (exported / "exported" / "README.md").read_text()
     script = snippet.replace(

@@ -1,7 +1,8 @@
 """Fine-tune the bundled pretrained encoder on a few hundred real IMDB reviews, through the `imdb` command.
 
-The archive is ../shared/data/imdb/aclImdb_labeled.tar.gz unless IMDB_ARCHIVE names another copy
-(`make test` passes it). When IMDB_ARCHIVE is set, a missing file fails the test rather than skipping it.
+The archive is IMDB_ARCHIVE, else ../shared/data/imdb/aclImdb_labeled.tar.gz beside the repository.
+`make test` sets IMDB_ARCHIVE to its ARCHIVE when that file exists (CI's copy); on a clone with
+neither, the test skips with one line saying how to run it. A set IMDB_ARCHIVE that names no file fails.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def archive() -> Path:
     given = os.environ.get("IMDB_ARCHIVE")
     path = Path(given or DEFAULT_ARCHIVE).resolve()
     if not path.is_file():
-        message = f"real IMDB archive not found at {path}; set IMDB_ARCHIVE to an aclImdb .tar.gz or directory"
+        message = (
+            f"no IMDB archive at {path}: to run the real-data test, download aclImdb_v1.tar.gz "
+            "(https://ai.stanford.edu/~amaas/data/sentiment/) and run make test ARCHIVE=path/to/aclImdb_v1.tar.gz"
+        )
         if given:
             pytest.fail(message)
         pytest.skip(message)

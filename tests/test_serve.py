@@ -23,7 +23,12 @@ from imdb_cli.serve import BadRequest, Batcher, parse_texts
 from tests.commands import IMDB, imdb
 from tests.conftest import CKPT
 
-README = Path(__file__).parent.parent / "README.md"
+ROOT = Path(__file__).parent.parent
+SERVE_QUICKSTARTS = {
+    "README.md": ROOT / "README.md",
+    "getting-started": ROOT / "docs" / "getting-started.md",
+    "serving guide": ROOT / "docs" / "guides" / "serving.md",
+}
 FP32 = ("--trainer.precision", "32-true")
 WORDS = "great moving film dull plot scene awful brilliant story music and the boring loved".split()
 
@@ -183,12 +188,17 @@ def test_an_onnx_export_serves_what_it_predicts(fitted_run):
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
-def test_the_readme_curl_command_works_as_written(fitted_run):
-    """The README's commands, with the checkpoint of the fixture: its curl line is run unchanged but for the port."""
-    section = README.read_text().split("## Export and serving", 1)[1]
-    serve_line = next(line for line in section.splitlines() if line.startswith("imdb serve --model_dir clf-onnx"))
-    curl = next(line for line in section.splitlines() if line.startswith("curl -s localhost:8000/predict"))
-    assert "--port 8000" in serve_line
+def test_the_documented_curl_command_works_as_written(fitted_run):
+    """The serve commands of the README and the docs, with the checkpoint of the fixture: their curl line
+    (one and the same on every page) is run unchanged but for the port."""
+    curls = set()
+    for page in SERVE_QUICKSTARTS.values():
+        lines = page.read_text().splitlines()
+        serve_line = next(line for line in lines if line.startswith("imdb serve --model_dir clf-onnx"))
+        assert "--port 8000" in serve_line, page
+        curls.add(next(line for line in lines if line.startswith("curl -s localhost:8000/predict")))
+    assert len(curls) == 1, curls
+    curl = curls.pop()
     port = free_port()
     running = Server(fitted_run, "--ckpt_path", CKPT, port=port)
     try:
