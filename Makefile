@@ -42,8 +42,7 @@ docs: install
 # The generated pages: the CLI reference from `imdb SUB --help`, the benchmark pages and the README's results
 # table from bench/results/*.json. `make test` fails when they are not current.
 reference: install
-	$(BIN)/python docs/cli_reference.py
-	$(BIN)/python bench/pages.py
+	$(BIN)/python docs/generate.py
 
 # The main job: the reference recipe on the official data (downloaded once; needs the network).
 fit: install
@@ -75,7 +74,7 @@ bench: install
 	$(BIN)/imdb export --ckpt_path $(BENCH_CKPT) --output_dir $(RUNS)/accuracy/int8 --format onnx --quantize int8
 	$(BIN)/python bench/serve_load.py --ckpt_path $(BENCH_CKPT) --model_dir $(RUNS)/accuracy/int8 --archive $(ARCHIVE)
 	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
-	$(BIN)/python bench/pages.py
+	$(BIN)/python docs/generate.py
 
 clean:
 	rm -rf $(VENV) $(RUNS) site .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """The benchmark pages of the documentation and the README's results table, rendered from ``bench/results/``.
 
-    .venv/bin/python bench/pages.py          # or `make reference`; `--check` only says whether they are current
+    .venv/bin/python docs/generate.py        # or `make reference`: these pages and the CLI reference
 
 Each page answers one question (accuracy, train speed, predict speed, ONNX, serving, GPU) with the
 figures of one result file, the command that wrote it, the machine and the date. Nothing on those pages,
@@ -10,9 +10,7 @@ this script. Older figures belong to the CHANGELOG.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -292,24 +290,3 @@ def rendered() -> dict[Path, str]:
     start, end = readme.index(MARKERS[0]), readme.index(MARKERS[1]) + len(MARKERS[1])
     files[README] = readme[:start] + readme_table() + readme[end:]
     return files
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is not current")
-    args = parser.parse_args()
-    stale = []
-    for path, text in rendered().items():
-        if path.is_file() and path.read_text() == text:
-            continue
-        stale.append(path.relative_to(ROOT))
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    if args.check and stale:
-        sys.exit(f"not current: {', '.join(map(str, stale))}; run `make reference`")
-    print(f"{'stale' if args.check else 'written'}: {', '.join(map(str, stale)) or 'nothing'}")
-
-
-if __name__ == "__main__":
-    main()

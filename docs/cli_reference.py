@@ -1,6 +1,6 @@
 """The CLI reference pages, ``docs/reference/cli/SUBCOMMAND.md``, generated from ``imdb SUBCOMMAND --help``.
 
-    .venv/bin/python docs/cli_reference.py          # or `make reference`; `--check` only says whether they are current
+    .venv/bin/python docs/generate.py        # or `make reference`: these pages and the benchmark pages
 
 The docstrings of the trainer, model and data classes and of the subcommands are the only source:
 a setting is documented where it is defined, and this script lays each subcommand's help out as
@@ -9,12 +9,10 @@ tables, one per group (its own options, the model, the data, Lightning's trainer
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -145,24 +143,3 @@ def without_trainer(page: str) -> str:
 
 def rendered() -> dict[Path, str]:
     return {PAGES / f"{name}.md": render(name, help_text(name)) for name in SUBCOMMANDS}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a page is not current")
-    args = parser.parse_args()
-    stale = []
-    for path, text in rendered().items():
-        if path.is_file() and path.read_text() == text:
-            continue
-        stale.append(str(path.relative_to(ROOT)))
-        if not args.check:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    if args.check and stale:
-        sys.exit(f"not current: {', '.join(stale)}; run `make reference`")
-    print(f"{'stale' if args.check else 'written'}: {', '.join(stale) or 'nothing'}")
-
-
-if __name__ == "__main__":
-    main()

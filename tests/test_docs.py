@@ -24,11 +24,11 @@ WRITTEN = sorted({*DOCS.rglob("*.md")} - {*GENERATED.glob("*.md")} | {README, RO
 
 
 def load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+    """A generator script as a module, as `make reference` (docs/generate.py) loads it."""
+    spec = importlib.util.spec_from_file_location("generate", DOCS / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    return generate.load(path)
 
 
 def code_blocks(text: str) -> list[str]:
