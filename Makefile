@@ -48,7 +48,7 @@ reference: install
 fit: install
 	$(BIN)/imdb fit --config configs/distilbert.yaml --trainer.default_root_dir $(RUNS)
 
-# Fit, test, export and predict on 1,000 real reviews (DEMO_TIME in the README, on a 2-core CPU). The data is
+# Fit, test, export and predict on 1,000 real reviews (timed by bench/demo.py: README, Results). The data is
 # ARCHIVE when that file exists, else the official archive, downloaded once and checked against its SHA-256.
 DEMO_SOURCE = $(if $(wildcard $(ARCHIVE)),--data.source $(ARCHIVE))
 DEMO_CKPT = $(RUNS)/demo/lightning_logs/demo/checkpoints/best.ckpt
@@ -63,8 +63,8 @@ demo: install
 		$(BIN)/imdb predict --model_dir $(RUNS)/demo/exported --data.predict_file -
 
 # Every CPU benchmark of docs/benchmarks/, each writing bench/results/NAME.json; then `make reference` renders
-# the pages. About 3 hours on a 2-core CPU: the reference recipe on all the data, then the ONNX export and
-# serving on its checkpoint, then imdb-cli against the Hugging Face Trainer and pipeline.
+# the pages. Two to three hours on a 2-core CPU: the reference recipe on all the data, then the ONNX export and
+# serving on its checkpoint, then imdb-cli against the Hugging Face Trainer and pipeline, then make demo.
 BENCH_CKPT = $(RUNS)/accuracy/lightning_logs/bench/checkpoints/best.ckpt
 bench: install
 	$(BIN)/pip install -q -e ".[bench]"
@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/imdb export --ckpt_path $(BENCH_CKPT) --output_dir $(RUNS)/accuracy/int8 --format onnx --quantize int8
 	$(BIN)/python bench/serve_load.py --ckpt_path $(BENCH_CKPT) --model_dir $(RUNS)/accuracy/int8 --archive $(ARCHIVE)
 	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
+	$(BIN)/python bench/demo.py --archive $(ARCHIVE)
 	$(BIN)/python docs/generate.py
 
 clean:
