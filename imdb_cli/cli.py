@@ -9,7 +9,9 @@ the method of the same name of :class:`imdb_cli.trainer.Trainer` (``predict --ou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import io
 import os
 import sys
 import typing
@@ -44,7 +46,7 @@ class IMDBCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         """LightningCLI's subcommands and imdb's own, with the arguments the CLI fills in."""
         given = {"model", "datamodule"}
-        own = {"export": given, "serve": given, "sweep": given | {"fit_config"}, "lr_find": given}
+        own = {"export": given, "serve": given, "sweep": given | {"fit_config", "fit_refuses"}, "lr_find": given}
         return {**LightningCLI.subcommands(), **own}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -184,10 +186,10 @@ class IMDBCLI(LightningCLI):
         return f"# imdb fit --config THIS_FILE (written by imdb sweep)\n{dumped}"
 
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
-        """``sweep`` also gets the configuration its trials fit."""
+        """``sweep`` also gets the configuration its trials fit, and a check of their arguments."""
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if subcommand == "sweep":
-            kwargs["fit_config"] = self._fit_config
+            kwargs["fit_config"], kwargs["fit_refuses"] = self._fit_config, fit_refuses
         return kwargs
 
     def _parse_ckpt_path(self) -> None:
@@ -278,9 +280,23 @@ def main(args: list[str] | None = None, fast_exit: bool = False) -> None:
         )
     except (UserError, MisconfigurationException) as err:
         sys.exit(fail(err))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("imdb: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(getattr(interrupt, "exit_code", 130))
+
+
+def fit_refuses(args: list[str]) -> str | None:
+    """The one-line error ``imdb fit ARGS`` gives while parsing them, or ``None`` if it takes them;
+    nothing is built or run (``--print_config`` ends it, and what it prints is dropped)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(printed):
+        try:
+            main(["fit", *args, "--print_config"])
+        except SystemExit as done:
+            if done.code in (0, None):
+                return None
+    lines = printed.getvalue().strip().splitlines() or ["(no message)"]
+    return lines[-1].removeprefix("imdb: error: ")
 
 
 def fail(err: Exception) -> int:

@@ -4,6 +4,7 @@ report, and ``export``. LightningCLI makes each method's signature the subcomman
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -186,6 +187,7 @@ class Trainer(pl.Trainer):
         study_name: str | None = None,
         n_trials: PositiveInt | None = None,
         fit_config: str = "",
+        fit_refuses: Callable[[list[str]], str | None] | None = None,
     ) -> None:
         """Search hyperparameters with Optuna: many fits of this configuration, each with other settings.
 
@@ -204,10 +206,12 @@ class Trainer(pl.Trainer):
             study_name: the study in the storage; by default the sweep file's name (``lr`` for ``lr.yaml``).
             n_trials: trials to run, finished ones included, in place of the sweep file's ``n_trials``.
             fit_config: the configuration every trial starts from (given by the CLI).
+            fit_refuses: why ``imdb fit`` refuses some arguments, or ``None`` (given by the CLI).
         """
-        from imdb_cli.sweep import run_sweep
+        from imdb_cli.tuning.sweep import run_sweep
 
-        run_sweep(model, sweep, fit_config, Path(self.default_root_dir), storage, study_name, n_trials)
+        root = Path(self.default_root_dir)
+        run_sweep(model, sweep, fit_config, root, storage, study_name, n_trials, fit_refuses or (lambda args: None))
 
     def lr_find(
         self,
@@ -237,7 +241,7 @@ class Trainer(pl.Trainer):
                 ``null`` tries every rate.
             output_dir: where the results go; by default ``RUN/lr_find/`` (``--trainer.default_root_dir``).
         """
-        from imdb_cli.lr_find import find_learning_rate
+        from imdb_cli.tuning.lr_find import find_learning_rate
 
         out = Path(output_dir) if output_dir else Path(self.default_root_dir) / "lr_find"
         find_learning_rate(self, model, datamodule, min_lr, max_lr, num_training, early_stop_threshold, out)

@@ -43,7 +43,7 @@ def test_config_parses(path, capsys):
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_sweep_file_reads_and_its_settings_fit_imdb_fit(path, tmp_path, capsys):
-    from imdb_cli.sweep_file import read_sweep_file
+    from imdb_cli.tuning.sweep_file import read_sweep_file
 
     sweep = read_sweep_file(str(path))
     values = sweep.fixed | {p.key: p.extremes()[-1] for p in sweep.parameters}

@@ -1,11 +1,12 @@
 """`imdb sweep`: a hyperparameter search with Optuna over any setting of ``imdb fit``.
 
 Every trial is an ordinary ``imdb fit`` in a process of its own, with its own run directory
-(``RUN/sweep/trial_NNN/``, TensorBoard logs and checkpoints as any fit) and the sweep's
-settings on top of the configuration the sweep was given (``RUN/sweep/base.yaml``). The trial
-reports each validation's metric to the study (:class:`ReportToStudy`), where the pruner may
-stop it. The study lives in a database (``sqlite:///RUN/sweep.db`` by default): a sweep started
-again goes on where it stopped, an interrupted trial is run again, and several processes (or
+(``RUN/sweep/trial_NNN/``, its logger's files and checkpoints as any fit) and the sweep's
+settings on top of the configuration the sweep was given (``RUN/sweep/base.yaml``). The sweep
+reports each of the trial's validation scores to the study, where the pruner may stop it
+(:mod:`imdb_cli.tuning.trial`); Ctrl-C stops the trial, which the next run runs again.
+The study lives in a database (``sqlite:///RUN/sweep.db`` by default): a sweep started again goes
+on where it stopped, an interrupted trial is run again, and several processes (or
 machines, with a shared database such as PostgreSQL) pointed at one study run its trials in
 parallel. At the end: ``trials.csv``, ``best.yaml`` (the winner, for ``imdb fit --config``),
 the mean and standard deviation of the metric over the trials (a k-fold cross-validation's
@@ -17,23 +18,20 @@ Needs Optuna (the ``sweep`` extra).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import signal
 import statistics
-import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import pytorch_lightning as pl
-
 from imdb_cli.errors import UserError
-from imdb_cli.sweep_file import SweepFile, read_sweep_file
+from imdb_cli.tuning.sweep_file import SweepFile, read_sweep_file
+from imdb_cli.tuning.trial import fit_command, run_trial
 
 EXTRA = "pip install optuna (imdb-cli's sweep extra)"
 LOWER_IS_BETTER = ("loss", "mse", "mae")
-IMDB_FIT = [sys.executable, "-m", "imdb_cli", "fit"]
 
 
 def require_optuna():
@@ -46,57 +44,10 @@ def require_optuna():
     return optuna
 
 
-class ReportToStudy(pl.Callback):
-    """In a trial's ``imdb fit``: report every validation's ``monitor`` to the study, and stop the
-    fit when the study's pruner says the trial is not worth finishing.
-
-    optuna-integration's ``PyTorchLightningPruningCallback`` does this for the ``lightning``
-    package, whose callbacks ``pytorch_lightning``'s Trainer does not take; this one also works
-    from another process than the one that asked for the trial.
-
-    Args:
-        storage: the study's database URL.
-        study_name: the study.
-        trial_id: the trial's id in the storage.
-        monitor: the logged metric to report.
-        pruner: the sweep file's pruner (a study's pruner is not kept in its storage).
-        startup_trials: the median pruner's trials before it prunes any.
-    """
-
-    def __init__(
-        self,
-        storage: str,
-        study_name: str,
-        trial_id: int,
-        monitor: str,
-        pruner: str = "median",
-        startup_trials: int = 5,
-    ) -> None:
-        self.storage, self.study_name, self.trial_id, self.monitor = storage, study_name, trial_id, monitor
-        self.pruner, self.startup_trials = pruner, startup_trials
-        self._trial = None
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            logged = ", ".join(sorted(trainer.callback_metrics))
-            raise UserError(f"the sweep's metric {self.monitor} is not logged: pick one of {logged}")
-        if self._trial is None:
-            optuna = require_optuna()
-            pruner = _pruner(optuna, self.pruner, self.startup_trials)
-            study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=pruner)
-            self._trial = optuna.trial.Trial(study, self.trial_id)
-        self._trial.report(float(value), step=trainer.global_step)
-        if self._trial.should_prune():
-            self._trial.set_user_attr("pruned_at_step", trainer.global_step)
-            trainer.should_stop = True
-
-
 def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | None, study_name: str | None,
-              n_trials: int | None) -> None:  # fmt: skip
-    """Run (or go on with) the sweep of file ``sweep`` over the ``imdb fit`` configuration ``fit_config``."""
+              n_trials: int | None, fit_refuses: Callable[[list[str]], str | None]) -> None:  # fmt: skip
+    """Run (or go on with) the sweep of file ``sweep`` over the ``imdb fit`` configuration ``fit_config``;
+    ``fit_refuses(args)`` is the one-line reason ``imdb fit`` refuses ``args``, or ``None``."""
     optuna = require_optuna()
     spec = read_sweep_file(sweep)
     metric = spec.metric or model.task.monitor[0]
@@ -106,11 +57,11 @@ def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | 
     out.mkdir(parents=True, exist_ok=True)
     base = out / "base.yaml"
     base.write_text(fit_config)
-    check_settings(spec, base)
+    check_settings(spec, base, fit_refuses)
     storage = storage or f"sqlite:///{(run_dir / 'sweep.db').resolve()}"
     name = study_name or Path(sweep).stem
     study = optuna.create_study(
-        study_name=name, storage=_storage(optuna, storage), sampler=_sampler(optuna, spec),
+        study_name=name, storage=_storage(optuna, storage), sampler=_sampler(optuna, spec, spec.seed),
         pruner=_pruner(optuna, spec.pruner, spec.startup_trials),
         direction=direction, load_if_exists=True,
     )  # fmt: skip
@@ -120,28 +71,23 @@ def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | 
     if spec.sampler == "grid":
         _queue_grid(study, spec)
     else:
-        _retry_interrupted(optuna, study)
+        _retry_interrupted(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=states))
     print(f"imdb: sweep {name}: {done} of {total} trials done; {direction} {metric}; in {storage}", file=sys.stderr)
     if done < total:
-
-        def objective(trial) -> float:
-            return run_trial(optuna, trial, spec, base, out, storage, name, metric, direction)
-
         stop = optuna.study.MaxTrialsCallback(total, states=states)
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            study.optimize(objective, callbacks=[stop], gc_after_trial=False)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with interruptible():
+            study.optimize(
+                lambda trial: objective(optuna, trial, spec, base, out, metric, direction),
+                callbacks=[stop], gc_after_trial=False,
+            )  # fmt: skip
     write_results(optuna, study, spec, base, out, metric)
 
 
-def check_settings(spec: SweepFile, base: Path) -> None:
+def check_settings(spec: SweepFile, base: Path, fit_refuses: Callable[[list[str]], str | None]) -> None:
     """Each parameter's key and values, as ``imdb fit`` takes them, before any training: one
-    ``imdb fit --print_config`` per value a setting must take (both bounds, every choice), parsed
-    in this process (a fraction of a second each, where a new process took 4 s to import)."""
+    check of ``imdb fit``'s arguments per value a setting must take (both bounds, every choice)."""
     rounds = max(len(p.extremes()) for p in spec.parameters)
     for i in range(rounds):
         values = spec.fixed | {p.key: p.extremes()[min(i, len(p.extremes()) - 1)] for p in spec.parameters}
@@ -150,77 +96,49 @@ def check_settings(spec: SweepFile, base: Path) -> None:
             raise UserError(f"sweep file {spec.path} does not fit imdb fit: {reason}")
 
 
-def fit_refuses(args: list[str]) -> str | None:
-    """The one-line error ``imdb fit ARGS`` gives while parsing them, or ``None`` if it takes them;
-    nothing is built or run (``--print_config`` ends it, and what it prints is dropped)."""
-    from imdb_cli.cli import main  # the command line imports this module
-
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(printed):
-        try:
-            main(["fit", *args, "--print_config"])
-        except SystemExit as done:
-            if done.code in (0, None):
-                return None
-    lines = printed.getvalue().strip().splitlines() or ["(no message)"]
-    return lines[-1].removeprefix("imdb: error: ")
-
-
 def settings_args(values: dict) -> list[str]:
     """``--key=value`` for each setting, values written as YAML reads them back."""
     return [f"--{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
 
 
-def run_trial(optuna, trial, spec: SweepFile, base: Path, out: Path, storage: str, name: str, metric: str,
-              direction: str) -> float:  # fmt: skip
-    """One ``imdb fit`` with the trial's settings; its best reported ``metric``."""
+def objective(optuna, trial, spec: SweepFile, base: Path, out: Path, metric: str, direction: str) -> float:
+    """One trial: settings from the sampler, seeded by the trial's number (a resumed study, or
+    another process on it, never draws the same settings again), then an ``imdb fit`` of them."""
+    trial.study.sampler = _sampler(optuna, spec, spec.seed + trial.number)
     values = {p.key: p.suggest(trial) for p in spec.parameters}
     shown = ", ".join(f"{k}={v}" for k, v in values.items())
-    values = spec.fixed | values
     directory = out / f"trial_{trial.number:03d}"
     directory.mkdir(parents=True, exist_ok=True)
     trial.set_user_attr("run_dir", str(directory))
-    report = {
-        "class_path": "imdb_cli.sweep.ReportToStudy",
-        "init_args": {
-            "storage": storage,
-            "study_name": name,
-            "trial_id": trial._trial_id,
-            "monitor": metric,
-            "pruner": spec.pruner,
-            "startup_trials": spec.startup_trials,
-        },
-    }
-    command = [
-        *IMDB_FIT, "--config", str(base), *settings_args(values), "--trainer.default_root_dir", str(directory),
-        "--trainer.logger.init_args.version", "run", f"--trainer.callbacks+={json.dumps(report)}",
-    ]  # fmt: skip
+    command = fit_command(base, settings_args(spec.fixed | values), directory, metric)
     print(f"imdb: trial {trial.number}: {shown}", file=sys.stderr, flush=True)
-    with open(directory / "fit.log", "w", encoding="utf-8") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            code = process.wait()
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait()
-    if code != 0:
-        lines = (directory / "fit.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        raise UserError(f"trial {trial.number} failed: {lines[-1] if lines else code} (log: {directory / 'fit.log'})")
-    frozen = trial.study._storage.get_trial(trial._trial_id)
-    if not frozen.intermediate_values:
-        raise UserError(f"trial {trial.number} validated never: the sweep's metric {metric} needs validation")
-    scores = list(frozen.intermediate_values.values())
-    best = max(scores) if direction == "maximize" else min(scores)
-    if "pruned_at_step" in frozen.user_attrs:
-        print(f"imdb: trial {trial.number} pruned at step {frozen.user_attrs['pruned_at_step']}", file=sys.stderr)
-        raise optuna.TrialPruned()
+    best = run_trial(optuna, trial, command, directory, direction)
     print(f"imdb: trial {trial.number}: {metric}={best:.4f}", file=sys.stderr, flush=True)
     return best
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a sweep; the exit status is 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGINT and SIGTERM raise :class:`Interrupted` meanwhile, even in a process started with
+    SIGINT ignored (a background job of a script): the running trial stops and is marked failed."""
+
+    def interrupt(signum, frame) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _storage(optuna, url: str):
@@ -241,10 +159,10 @@ def _pruner(optuna, pruner: str, startup_trials: int):
     return optuna.pruners.MedianPruner(n_startup_trials=startup_trials)
 
 
-def _sampler(optuna, spec: SweepFile):
+def _sampler(optuna, spec: SweepFile, seed: int):
     if spec.sampler in ("grid", "random"):  # a grid's points are queued (_queue_grid): never sampled
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    return optuna.samplers.TPESampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def _queue_grid(study, spec: SweepFile) -> None:
@@ -265,7 +183,7 @@ def _queue_grid(study, spec: SweepFile) -> None:
             study.enqueue_trial(point)
 
 
-def _retry_interrupted(optuna, study) -> None:
+def _retry_interrupted(study) -> None:
     """Queue again the settings of trials that an interrupted sweep left failed, once each."""
     trials = study.get_trials(deepcopy=False)
     finished = [t.params for t in trials if t.state.name in ("COMPLETE", "PRUNED")]

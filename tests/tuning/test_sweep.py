@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,8 +17,8 @@ import pytest
 import torch
 
 from imdb_cli.errors import UserError
-from imdb_cli.sweep import ReportToStudy
-from imdb_cli.sweep_file import read_sweep_file
+from imdb_cli.tuning.sweep_file import read_sweep_file
+from imdb_cli.tuning.trial import ReportToSweep, run_trial
 from tests.commands import CONFIGS, IMDB, imdb
 
 LR = "parameters:\n  model.scheduler.init_args.max_lr: {low: 1.0e-5, high: 1.0e-3, log: true}\n"
@@ -45,7 +46,7 @@ def test_a_sweep_runs_its_trials_goes_on_where_it_stopped_and_its_best_config_fi
     assert [(r["trial"], r["state"]) for r in rows] == [("0", "complete"), ("1", "complete")]
     assert len({r["model.scheduler.init_args.max_lr"] for r in rows}) == 2
     for row in rows:  # each trial an ordinary fit with its own run directory and logs
-        run = tmp_path / row["run_dir"] / "lightning_logs/run"
+        run = tmp_path / row["run_dir"] / "lightning_logs/version_0"
         assert (run / "checkpoints/best.ckpt").is_file() and list(run.glob("events.out.tfevents.*"))
     assert re.search(r"val_acc: mean \d\.\d{4} ± \d\.\d{4} \(standard deviation\) over 2 trials", result.stdout)
     for plot in ("optimization_history", "slice", "param_importances"):
@@ -151,27 +152,27 @@ def test_settings_imdb_fit_does_not_take_are_refused_before_any_training(
     assert not list((tmp_path / "run/sweep").glob("trial_*"))
 
 
-def test_a_trial_reports_each_validation_and_stops_when_the_pruner_says_so(tmp_path):
+def test_a_trial_reports_each_validation_and_is_stopped_when_the_pruner_says_so(tmp_path):
     import optuna
 
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(
-        study_name="s", storage=storage, direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1)
-    )
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     good = study.ask()
     good.report(0.9, step=10)
     study.tell(good, 0.9)
+    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=10, should_stop=False,
+                              callback_metrics={"val_acc": torch.tensor(0.5)})  # fmt: skip
+    script = (  # a fit that validates once, then trains until the sweep stops it
+        "import sys, time, torch; from types import SimpleNamespace; from imdb_cli.tuning.trial import ReportToSweep\n"
+        f"c = ReportToSweep({str(tmp_path)!r}, 'val_acc')\n"
+        "t = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=10, should_stop=False, "
+        "callback_metrics={'val_acc': torch.tensor(0.5)})\n"
+        "c.on_validation_end(t, None)\n"
+        "while not t.should_stop: c.on_train_batch_start(t, None, None, 0); time.sleep(0.05)\n"
+    )
     trial = study.ask()
-    callback = ReportToStudy(storage, "s", trial._trial_id, "val_acc", startup_trials=1)
-
-    def validate(value: float) -> SimpleNamespace:
-        trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, global_step=10, should_stop=False,
-                                  callback_metrics={"val_acc": torch.tensor(value)})  # fmt: skip
-        callback.on_validation_end(trainer, None)
-        return trainer
-
-    assert validate(0.5).should_stop
-    frozen = study._storage.get_trial(trial._trial_id)
-    assert frozen.intermediate_values == {10: 0.5} and frozen.user_attrs["pruned_at_step"] == 10
+    with pytest.raises(optuna.TrialPruned):
+        run_trial(optuna, trial, [sys.executable, "-c", script], tmp_path, "maximize")
+    assert trial.user_attrs["pruned_at_step"] == 10 and (tmp_path / "stop").is_file()
+    assert study.trials[1].intermediate_values == {10: 0.5}
     with pytest.raises(UserError, match="the sweep's metric val_f1 is not logged: pick one of val_acc"):
-        ReportToStudy(storage, "s", trial._trial_id, "val_f1").on_validation_end(validate(0.5), None)
+        ReportToSweep(str(tmp_path), "val_f1").on_validation_end(trainer, None)
