@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import signal
 import subprocess
@@ -70,6 +71,42 @@ def test_a_sweep_runs_its_trials_goes_on_where_it_stopped_and_its_best_config_fi
     assert len({r["run_dir"] for r in rows}) == len(rows)
     assert [log.stat().st_mtime_ns for log in logs] == before  # the finished trials were not run again
     assert all("trials done" in err for _, err in outputs)
+
+
+def wait_for_training(process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not (log.is_file() and "Epoch" in log.read_text(errors="replace")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.2)
+
+
+def test_ctrl_c_stops_a_trial_at_once_and_a_sweep_resumed_three_times_retries_it_and_never_repeats_settings(
+    tmp_path, tiny_encoder, imdb_archive
+):
+    (tmp_path / "lr.yaml").write_text("n_trials: 2\nsampler: random\npruner: none\n" + LR)
+    args = list(map(str, sweep_args(tiny_encoder, imdb_archive, "lr.yaml", "--data.max_length", 64)))
+    first = subprocess.Popen(
+        [IMDB, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    wait_for_training(first, tmp_path / "run/sweep/trial_000/fit.log")
+    os.killpg(first.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
+    started = time.monotonic()
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 130 and time.monotonic() - started < 10, err[-2000:]
+    assert err.strip().splitlines()[-1] == "imdb: interrupted"
+    import optuna
+
+    study = optuna.load_study(study_name="lr", storage=f"sqlite:///{tmp_path / 'run/sweep.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL"]  # marked failed, to be run again
+    interrupted = {"model.scheduler.init_args.max_lr": str(study.trials[0].params["model.scheduler.init_args.max_lr"])}
+
+    for n in (2, 3, 4):  # resumed three times
+        imdb(*args, "--n_trials", n, cwd=tmp_path)
+    rows = trials(tmp_path)
+    done = [r for r in rows if r["state"] == "complete"]
+    assert len(done) == 4
+    assert done[0]["model.scheduler.init_args.max_lr"] == interrupted["model.scheduler.init_args.max_lr"]  # retried
+    assert len({r["model.scheduler.init_args.max_lr"] for r in done}) == 4  # every trial's settings differ
 
 
 def test_a_killed_k_fold_cross_validation_goes_on_without_repeating_a_fold(tmp_path, tiny_encoder, imdb_archive):
