@@ -10,10 +10,23 @@ callback only, so that it is always the newest state.
 
 from __future__ import annotations
 
+import os
+
 import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import PositiveInt
 from pytorch_lightning import callbacks
+from pytorch_lightning.utilities import model_summary
+
+
+class _InRunDir(callbacks.ModelCheckpoint):
+    """Checkpoints in the run's directory (``Trainer.log_dir``) whichever the logger; Lightning's
+    own put an MLflow file store's beside its tracking data, outside ``--trainer.default_root_dir``."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.dirpath is None and trainer.loggers:
+            self.dirpath = os.path.join(trainer.log_dir, "checkpoints")
+        super().setup(trainer, pl_module, stage)
 
 
 class _AfterValidation(pl.Callback):
@@ -30,7 +43,7 @@ class _AfterValidation(pl.Callback):
         return not self.validated and self.monitor not in trainer.callback_metrics
 
 
-class BestCheckpoint(_AfterValidation, callbacks.ModelCheckpoint):
+class BestCheckpoint(_AfterValidation, _InRunDir):
     """Lightning's ``ModelCheckpoint`` for the best validation score (``best.ckpt`` in the shared
     config); in a fit that never validates it saves nothing, instead of a warning or a crash.
     ``last.ckpt`` is :class:`LastCheckpoint`'s: keep ``save_last`` off here.
@@ -52,7 +65,7 @@ class BestCheckpoint(_AfterValidation, callbacks.ModelCheckpoint):
         super()._save_topk_checkpoint(trainer, monitor_candidates)
 
 
-class LastCheckpoint(callbacks.ModelCheckpoint):
+class LastCheckpoint(_InRunDir):
     """``last.ckpt``: the newest training state, to resume from with ``--ckpt_path``.
 
     Written every ``every_n_train_steps`` optimizer steps and at the end of every training epoch
@@ -84,6 +97,24 @@ class EarlyStopping(_AfterValidation, callbacks.EarlyStopping):
         if self._waits_for_validation(trainer):
             return
         super()._run_early_stopping_check(trainer)
+
+
+class ModelSummary(callbacks.ModelSummary):
+    """One line at the start of a fit: the encoder and the parameters, trainable and frozen.
+
+    Lightning's table listed the metrics as layers and a FLOPs column of zeros (it counts FLOPs
+    only for a model with an example input).
+    """
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        params = list(pl_module.parameters())
+        total = sum(p.numel() for p in params)
+        frozen = total - sum(p.numel() for p in params if p.requires_grad)
+        encoder = type(getattr(pl_module, "encoder", None) or pl_module).__name__
+        count = model_summary.get_human_readable_count
+        print(f"model: {encoder} and head, {count(total)} parameters ({count(frozen)} frozen)")
 
 
 class ProgressBar(callbacks.RichProgressBar):

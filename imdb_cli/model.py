@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal, NamedTuple
 
 import pytorch_lightning as pl
@@ -253,6 +254,14 @@ class SentimentClassifier(pl.LightningModule):
             targets = self.trainer.datamodule.datasets["train"].labels
             trained_head = getattr(self, "_trained_head", False)
             self.task.fit_to(targets, self.hparams.class_weights, trained_head=trained_head)
+            self._log_every_epoch(len(targets))
+
+    def _log_every_epoch(self, samples: int) -> None:
+        """Log ``train_loss`` at least once an epoch: a small fit's epoch has fewer batches than
+        ``log_every_n_steps`` (Lightning then logged none, and warned)."""
+        datamodule, trainer = self.trainer.datamodule, self.trainer
+        batches = math.ceil(samples / datamodule.hparams.batch_size) // trainer.world_size
+        trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
 
     def _loss_and_logits(self, batch: dict, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))

@@ -3,6 +3,7 @@ report, and ``export``. LightningCLI makes each method's signature the subcomman
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from imdb_cli.export import CLASSIFIER_FILE, ExportFormat, Quantization
 from imdb_cli.predict import PredictionWriter
@@ -22,6 +24,17 @@ class Trainer(pl.Trainer):
     ``predict`` writes records to a file instead of returning them, ``test`` writes a report,
     and ``export`` turns a checkpoint into a directory that needs neither Lightning nor this tool.
     """
+
+    @property
+    def log_dir(self) -> str | None:
+        """The run's directory, under ``--trainer.default_root_dir`` whichever the logger: TensorBoard's
+        and CSV's own ``NAME/VERSION``, ``NAME/VERSION`` of the others too (MLflow: experiment and
+        run id; W&B: project and run id), whose ``save_dir`` is a tracking store or nothing.
+        ``config.yaml`` and the checkpoints go here, one directory per run."""
+        logger = self.loggers[0] if self.loggers else None
+        if logger is None or isinstance(logger, (TensorBoardLogger, CSVLogger)):
+            return super().log_dir
+        return self.strategy.broadcast(os.path.join(self.default_root_dir, str(logger.name), str(logger.version)))
 
     def predict(
         self,

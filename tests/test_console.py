@@ -6,32 +6,47 @@ from __future__ import annotations
 import re
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from imdb_cli.cli import main
 from tests.commands import CONFIGS, imdb
 
-NOISE = (
-    "💡",  # litlogger / litmodels adverts
-    "LeafSpec",  # a torch deprecation inside Lightning
-    "Loading weights",  # transformers' bar
-    "Be aware that when using `ckpt_path`",
-    "No positive samples",  # torchmetrics on the sanity check's few batches
-    "v_num",
-    "not supported by the model summary",
-    "estimate number of stepping batches",
+ALLOWED_STDERR = (
+    r"imdb: tokenized \d+ \w+ texts.*",  # the token cache filled
+    r"imdb: this hardware has no native bf16; training in full precision \(32-true\)",
+    r"(Epoch|Sanity Checking|Validation|Testing|Predicting)\b.*",  # progress bars
+    r"\s*(\w+_\w+: [\d.]+\s*)+",  # a progress bar's metrics
 )
 
 
-def test_fit_and_test_print_no_library_chatter(tmp_path, tiny_encoder, imdb_archive):
+def stderr_lines(result) -> list[str]:
+    """What a command printed on stderr, a line per bar refresh, without colours."""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
+    return [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+
+
+def test_fit_test_predict_and_export_print_on_stderr_only_what_concerns_the_user(tmp_path, tiny_encoder, imdb_archive):
     fit = imdb(
         "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
-        "--data.max_length", 32, "--trainer.default_root_dir", "runs", "--trainer.logger.init_args.version", "run",
-        cwd=tmp_path,
+        "--data.max_length", 32, "--trainer.default_root_dir", "runs", cwd=tmp_path,
     )  # fmt: skip
-    test = imdb("test", "--ckpt_path", "runs/lightning_logs/run/checkpoints/best.ckpt", cwd=tmp_path)
-    for result in (fit, test):
-        output = result.stdout + result.stderr
-        assert [noise for noise in NOISE if noise in output] == []
+    ckpt = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
+    (tmp_path / "reviews.txt").write_text("great film\n\nawful plot\nfine acting\n")
+    results = [
+        fit,
+        imdb("test", "--ckpt_path", ckpt, cwd=tmp_path),
+        imdb("predict", "--ckpt_path", ckpt, "--data.predict_file", "reviews.txt", "--output", "p.jsonl", cwd=tmp_path),
+        imdb("export", "--ckpt_path", ckpt, "--output_dir", "export", cwd=tmp_path),
+    ]
+    for result in results:
+        unexpected = [line for line in stderr_lines(result) if not any(re.fullmatch(a, line) for a in ALLOWED_STDERR)]
+        assert unexpected == [], result.args
+    assert re.search(r"^model: BertModel and head, [\d.]+ K parameters", fit.stdout, re.M)  # no FLOPs table
+    assert "FLOPs" not in fit.stdout
+    logged = EventAccumulator(str(tmp_path / "runs/lightning_logs/version_0")).Reload().Tags()["scalars"]
+    assert "train_loss" in logged  # logged in an epoch shorter than log_every_n_steps
+    bar = results[2].stderr + results[2].stdout
+    assert "Predicting" in bar and "/--" not in bar and "1/1" in bar  # the bar knows its end: 3 texts, 1 batch
 
 
 def test_help_says_what_each_command_does_in_a_sentence(capsys):

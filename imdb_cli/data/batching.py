@@ -47,15 +47,23 @@ class LineDataset(IterableDataset):
 
     With ``num_replicas`` processes, rank ``r`` takes the texts whose index is ``r`` modulo
     ``num_replicas``: the ranks share the work evenly and their outputs interleave back into
-    input order.
+    input order. ``total``, the number of texts where it is known (a file, not a stream), gives
+    the dataset a length, and the progress bar its end.
     """
 
-    def __init__(self, lines, encode, chunk_size: int = 1024, num_replicas: int = 1, rank: int = 0) -> None:
+    def __init__(self, lines, encode, chunk_size: int = 1024, num_replicas: int = 1, rank: int = 0,
+                 total: int | None = None) -> None:  # fmt: skip
         self.lines = lines
         self.encode = encode
         self.chunk_size = chunk_size
         self.num_replicas = num_replicas
         self.rank = rank
+        self.total = total
+
+    def __len__(self) -> int:
+        if self.total is None:
+            raise TypeError("a stream of texts has no length")  # what len() raises; Lightning then shows no total
+        return len(range(self.rank, self.total, self.num_replicas))
 
     def __iter__(self) -> Iterator[dict]:
         chunk: list[tuple[int, int, str, dict]] = []

@@ -225,7 +225,9 @@ class IMDBDataModule(pl.LightningDataModule):
             raise UserError(f"{given} needs a table to predict ({', '.join(TABLE_SUFFIXES)}), not {path}")
         else:
             lines = partial(read_lines, path, hp.invalid_utf8)
-        self.datasets["predict"] = LineDataset(lines, self.text_encoder().encode, num_replicas=world, rank=rank)
+        total = None if path == "-" else sum(1 for _ in lines())  # a first, cheap pass: the progress bar's end
+        encode = self.text_encoder().encode
+        self.datasets["predict"] = LineDataset(lines, encode, num_replicas=world, rank=rank, total=total)
 
     def _splits(self, stage: str) -> tuple[str, ...]:
         if stage == "validate" and not self.validates:
