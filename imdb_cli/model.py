@@ -289,9 +289,10 @@ class SentimentClassifier(pl.LightningModule):
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        """Settings the task chooses on validation data while fitting (multi-label thresholds with ``tune``)."""
-        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-            self.task.on_validation_end()
+        """Settings the task chooses on validation data while fitting (multi-label thresholds with
+        ``tune``), before Lightning computes the validation's metrics."""
+        if not self.trainer.sanity_checking:
+            self.task.on_validation_end(self.val_metrics, tune=self.trainer.state.fn == "fit")
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """Also returns the batch's scores and labels, for callbacks such as the test report."""

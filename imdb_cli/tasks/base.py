@@ -82,8 +82,9 @@ class Task(nn.Module):
     def update(self, metrics: MetricCollection, scores: torch.Tensor, targets: torch.Tensor) -> None:
         metrics.update(scores, targets)
 
-    def on_validation_end(self) -> None:
-        """After each validation pass (not the sanity check): settings chosen on validation data."""
+    def on_validation_end(self, metrics: MetricCollection, tune: bool = True) -> None:
+        """After each validation pass, before its ``metrics`` are computed: settings chosen on
+        validation data (``tune``: while fitting, not in the sanity check)."""
 
     def load_overrides(self, state_dict: dict, saved: dict, prefix: str = "task.") -> None:
         """Change a checkpoint's ``state_dict`` where this run's settings replace what it saved;

@@ -28,9 +28,10 @@ class MultiLabel(Task):
     Args:
         label_names: the labels, in output order.
         threshold: the probability from which a label is predicted: one for all labels, one per
-            label, or ``tune``: after every validation, each label's threshold becomes the one of
-            0, 0.01, ..., 1 with the best F1 on the validation split (the middle one where several
-            tie; 0.5 until the first validation).
+            label, or ``tune``: at the end of every validation, each label's threshold becomes the
+            one of 0, 0.01, ..., 1 with the best F1 on the validation split (the middle one where
+            several tie; 0.5 until the first validation), and the validation's metrics are those
+            of the new thresholds: the score that picks ``best.ckpt`` is the one its thresholds give.
     """
 
     name = "multi_label"
@@ -44,6 +45,7 @@ class MultiLabel(Task):
         values = thresholds_of(0.5 if self.tune else threshold, label_names)
         self.register_buffer("thresholds", values)
         self.tuner = MultilabelPrecisionRecallCurve(len(label_names), thresholds=TUNING_GRID) if self.tune else None
+        self._held: list[tuple[torch.Tensor, torch.Tensor]] = []  # a tuned validation's scores, until its end
 
     @staticmethod
     def parse(cell, separator: str | None) -> tuple[str, ...]:
@@ -127,14 +129,24 @@ class MultiLabel(Task):
         )
 
     def update(self, metrics: MetricCollection, scores: torch.Tensor, targets: torch.Tensor) -> None:
-        metrics.update(self.decide(scores), targets.long())
-        if self.tuner is not None and metrics.prefix == "val_":
+        if self.tuner is not None and metrics.prefix == "val_":  # decided at the end, with the tuned thresholds
             self.tuner.update(scores, targets.long())
-
-    def on_validation_end(self) -> None:
-        """Each label's threshold becomes the one with the best validation F1 (``threshold: tune``)."""
-        if self.tuner is None or not self.tuner.update_called:
+            self._held.append((scores.detach(), targets.long()))
             return
+        metrics.update(self.decide(scores), targets.long())
+
+    def on_validation_end(self, metrics: MetricCollection, tune: bool = True) -> None:
+        """Each label's threshold becomes the one with the best validation F1 (``threshold: tune``,
+        while fitting); then the validation's metrics are updated with the thresholds in force."""
+        if tune and self.tuner is not None and self.tuner.update_called:
+            self._tune()
+        if self.tuner is not None:
+            self.tuner.reset()
+        for scores, targets in self._held:
+            metrics.update(self.decide(scores), targets)
+        self._held.clear()
+
+    def _tune(self) -> None:
         precision, recall, grid = self.tuner.compute()
         f1 = (2 * precision * recall / (precision + recall)).nan_to_num(0.0)[:, : len(grid)]  # 0/0 where none predicted
         chosen = []
@@ -142,7 +154,6 @@ class MultiLabel(Task):
             best = (row >= row.max() - 1e-6).nonzero()[:, 0]
             chosen.append(grid[best[len(best) // 2]])
         self.thresholds.copy_(torch.stack(chosen).to(self.thresholds))
-        self.tuner.reset()
 
     def load_overrides(self, state_dict: dict, saved: dict, prefix: str = "task.") -> None:
         """A ``--model.threshold`` other than the checkpoint's replaces the thresholds it saved

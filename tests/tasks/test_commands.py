@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 
 import pytest
 
@@ -70,8 +71,21 @@ def test_multi_label_from_json_lists_end_to_end(tmp_path, tiny_encoder):
     train = "".join(json.dumps({"text": t, "label": labels}) + "\n" for t, labels in tagged(48, 0))
     (tmp_path / "tags.jsonl").write_text(train)
     write_csv(tmp_path / "tags.csv", ["text", "label"], [(t, "|".join(labels)) for t, labels in tagged(12, 1)])
-    result = fit(tmp_path, tiny_encoder, "--data.train_file", "tags.jsonl", "--model.threshold", "tune")
-    assert "(val_f1_micro=" in result.stdout
+    result = fit(
+        tmp_path,
+        tiny_encoder,
+        "--data.train_file",
+        "tags.jsonl",
+        "--model.threshold",
+        "tune",
+        "--trainer.max_epochs",
+        3,
+        "--model.scheduler.init_args.max_lr",
+        3e-3,
+    )
+    best = float(re.search(r"\(val_f1_micro=([\d.]+)\)", result.stdout)[1])
+    validate = imdb("validate", "--ckpt_path", CKPT, cwd=tmp_path).stdout  # the same split, the saved thresholds
+    assert abs(float(re.search(r"val_f1_micro\s*│\s*([\d.]+)", validate)[1]) - best) < 0.01
     test = imdb("test", "--ckpt_path", CKPT, "--data.test_file", "tags.csv", "--data.label_separator", "|",
                 cwd=tmp_path)  # fmt: skip
     assert "test_f1_micro" in test.stdout and "test_exact_match" in test.stdout

@@ -59,10 +59,11 @@ def test_tuning_chooses_each_labels_best_f1_threshold_on_validation():
     targets = torch.tensor([[1, 1], [1, 1], [0, 0], [0, 0]])
     task.update(metrics, scores, targets)
     assert task.thresholds.tolist() == [0.5, 0.5]  # until validation ends
-    task.on_validation_end()
+    task.on_validation_end(metrics)
     a, b = task.thresholds.tolist()
     assert 0.2 < a <= 0.3 and 0.6 < b <= 0.8  # the middle of the ties: 0.26 and 0.71
     assert task.decide(scores).tolist() == targets.tolist()
+    assert metrics.compute()["val_f1_micro"] == 1.0  # the score of the thresholds just chosen, not of 0.5
 
 
 def test_a_threshold_given_with_a_checkpoint_replaces_the_tuned_one():
