@@ -27,7 +27,7 @@ from imdb_cli import __version__
 from imdb_cli.encoders import load_tokenizer
 from imdb_cli.errors import UserError
 from imdb_cli.report import METRICS_FILE, report_dir
-from imdb_cli.staging import staged_dir
+from imdb_cli.staging import publish, staged_dir
 
 CLASSIFIER_FILE = "classifier.json"
 HEAD_FILE = "head.safetensors"
@@ -187,8 +187,7 @@ def export(
         "global_step": checkpoint.get("global_step"),
         "imdb_cli_version": __version__,
     }
-    if not isinstance(hp.text_column, str):
-        meta["text_column"] = list(hp.text_column)
+    meta["text_column"] = hp.text_column if isinstance(hp.text_column, str) else list(hp.text_column)
     tested = report_dir(ckpt_path) / METRICS_FILE
     test = json.loads(tested.read_text()) if tested.is_file() else None
 
@@ -197,7 +196,7 @@ def export(
     try:
         head = model.task.export_head(model.head)
         if format == "onnx":
-            meta["onnx"] = _write_onnx(model, head, tmp, quantize, pairs="text_column" in meta)
+            meta["onnx"] = _write_onnx(model, head, tmp, quantize, pairs=isinstance(meta["text_column"], list))
         else:
             from safetensors.torch import save_file
 
@@ -208,6 +207,7 @@ def export(
         (tmp / CLASSIFIER_FILE).write_text(json.dumps(meta, indent=1) + "\n")
         card = model_card(meta, hp, test, out.name, tokenizer.num_special_tokens_to_add())
         (tmp / "README.md").write_text(card)
+        publish(tmp)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             out.rename(old)

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from imdb_cli import staging
 from imdb_cli.errors import UserError
 from imdb_cli.staging import staged_file
 
@@ -150,7 +151,7 @@ class PredictionWriter(BasePredictionWriter):
         self.out.flush()
         if self._tmp is not None:
             self.out.close()
-            os.replace(self._tmp, self.output)
+            staging.replace(self._tmp, self.output)
             self._tmp = None
 
     def _merge_parts(self) -> None:

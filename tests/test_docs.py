@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
+import os
 import re
 import shlex
 import subprocess
@@ -150,3 +152,14 @@ def test_the_readme_csv_quickstart_runs_as_written(tmp_path, tiny_encoder):
         imdb(*args, cwd=tmp_path)
     records = (tmp_path / "predictions.jsonl").read_text().splitlines()
     assert len(records) == 6 and records[0].startswith('{"id": "r0p", "line": 1, "label": ')
+
+    # An export carries the text column it was trained on, and its files get the umask's modes.
+    ckpt = next(arg for arg in shlex.split(lines[-1]) if arg.endswith(".ckpt"))
+    imdb("export", "--ckpt_path", ckpt, "--output_dir", "exported", cwd=tmp_path)
+    exported = imdb("predict", "--model_dir", "exported", "--data.predict_file", "new.csv", "--data.id_column", "id",
+                    cwd=tmp_path).stdout.splitlines()  # fmt: skip
+    assert [json.loads(r)["label"] for r in exported] == [json.loads(r)["label"] for r in records]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "exported").iterdir()}
+    assert set(modes.values()) == {0o666 & ~mask} and "model.safetensors" in modes

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from imdb_cli import staging
 from imdb_cli.data.download import sha256_of
 from imdb_cli.staging import staged_file
 
@@ -71,7 +72,7 @@ class TokenCache:
         try:
             entry = {"columns": {name: f for name, (f, _) in flat.items()}, "offsets": offsets, "labels": labels}
             torch.save(entry | {"key": json.dumps(key)}, tmp)
-            os.replace(tmp, path)
+            staging.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from imdb_cli import staging
 from imdb_cli.errors import UserError
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -41,32 +42,41 @@ def cached_path(url: str, cache_dir: Path) -> Path:
 def download(url: str, cache_dir: Path, sha256: str | None = None) -> Path:
     """Download ``url`` into ``cache_dir`` unless it is already there, and return the local path.
 
-    The bytes go to a ``.part`` file that is renamed only after the whole body arrived and its
-    SHA-256 matched, so an interrupted or tampered download is never taken for the real file.
+    The bytes go to a temporary file of this process's own, renamed only after the whole body
+    arrived, its SHA-256 matched and it is on disk, so an interrupted or tampered download is
+    never taken for the real file. A lock beside it (``.NAME.lock``) makes the processes that
+    share a cache (DDP ranks, nodes on a shared file system) download once: the others wait, then
+    find the file; where the file system ignores locks, each writes its own temporary and the
+    renames replace one whole file with another.
     """
+    from filelock import FileLock
+
     dest = cached_path(url, cache_dir)
     if dest.is_file():
         return dest
-    expected = sha256 or KNOWN_SHA256.get(url)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    with FileLock(dest.with_name(f".{dest.name}.lock")):
+        if not dest.is_file():  # not fetched by another process meanwhile
+            _fetch(url, dest, sha256 or KNOWN_SHA256.get(url))
+    return dest
+
+
+def _fetch(url: str, dest: Path, expected: str | None) -> None:
+    fd, part = staging.staged_file(dest)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
             _copy_with_progress(response, out, int(response.headers.get("Content-Length") or 0), dest.name)
+        if expected and (actual := sha256_of(Path(part))) != expected.lower():
+            raise UserError(f"download of {url} is corrupt: sha256 {actual}, expected {expected}")
+        staging.replace(part, dest)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-        part.unlink(missing_ok=True)
         reason = getattr(err, "reason", err)
         raise UserError(
             f"cannot download {url} ({reason}); without network access pass a local copy: "
             "--data.source PATH/aclImdb_v1.tar.gz or an extracted aclImdb/ directory"
         ) from None
-    if expected:
-        actual = sha256_of(part)
-        if actual != expected.lower():
-            part.unlink()
-            raise UserError(f"download of {url} is corrupt: sha256 {actual}, expected {expected}")
-    os.replace(part, dest)
-    return dest
+    finally:
+        Path(part).unlink(missing_ok=True)
 
 
 def _copy_with_progress(response, out, total: int, name: str) -> None:
