@@ -25,9 +25,11 @@ QUIET_LOGS = (
     "Using 16bit Automatic Mixed Precision",
     "Restoring states from the checkpoint path at ",
     "Loaded model weights from the checkpoint at ",
+    "Restored all states from the checkpoint at ",  # lr_find's own temporary checkpoint
     "`Trainer.fit` stopped: `max_epochs=",  # the CLI names the checkpoint that holds the result
     "`Trainer.fit` stopped: `max_steps=",
     "Trainer already configured with model summary callbacks",  # imdb's one-line summary
+    "`weights_only` was not set, defaulting to `False`",  # lr_find saving its full state: not a load
 )
 
 QUIET_WARNINGS = (

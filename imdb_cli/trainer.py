@@ -232,7 +232,7 @@ class Trainer(pl.Trainer):
         datamodule: pl.LightningDataModule,
         min_lr: PositiveFloat = 1e-7,
         max_lr: PositiveFloat = 1e-2,
-        num_training: PositiveInt = 100,
+        num_training: PositiveInt | None = None,
         early_stop_threshold: PositiveFloat | None = 4.0,
         output_dir: str | None = None,
     ) -> None:
@@ -242,14 +242,16 @@ class Trainer(pl.Trainer):
         to ``max_lr`` (the configured scheduler is set aside meanwhile), then suggests the rate where
         the loss fell fastest: a starting point for the optimizer's ``lr``, or OneCycleLR's
         ``max_lr``. Writes ``lr_find.json`` (the suggestion and the curve) and ``lr_find.png``
-        (loss against learning rate); the model is not saved.
+        (loss against learning rate); the model is not saved. After three steps it says how long
+        the rest will take.
 
         Args:
             model: the model (given by the CLI).
             datamodule: the datamodule (given by the CLI).
             min_lr: the first learning rate tried.
             max_lr: the last learning rate tried.
-            num_training: how many training steps (learning rates) to try.
+            num_training: how many training steps (learning rates) to try; by default an epoch's
+                batches, at least 20 and at most 100.
             early_stop_threshold: stop once the loss exceeds this multiple of the best loss so far;
                 ``null`` tries every rate.
             output_dir: where the results go; by default ``RUN/lr_find/`` (``--trainer.default_root_dir``).
