@@ -87,7 +87,9 @@ class Trainer(pl.Trainer):
         """Test a checkpoint or an export, and write a report of its metrics and plots.
 
         The report: ``test_metrics.json`` and the confusion matrix, ROC and precision-recall
-        curves (PNG, and TensorBoard events).
+        curves (PNG, and TensorBoard events). Given a logger other than TensorBoard
+        (``--trainer.logger MLFlowLogger``, ``CSVLogger``, ``WandbLogger``), the test's metrics, and
+        for MLflow and W&B the report, go to it too, in a run of its own beside the report.
 
         Args:
             model: the model (given by the CLI).

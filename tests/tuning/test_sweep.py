@@ -133,17 +133,20 @@ def test_a_killed_k_fold_cross_validation_goes_on_without_repeating_a_fold(tmp_p
     assert "num_folds: 3" in best
 
 
-def test_lr_find_writes_a_suggestion_and_its_plot(tmp_path, tiny_encoder, imdb_archive):
+def test_lr_find_sized_to_the_data_writes_a_suggestion_and_its_plot(tmp_path, tiny_encoder, imdb_archive):
     result = imdb(
         "lr_find", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source",
-        imdb_archive, "--data.max_length", 24, "--data.batch_size", 4, "--num_training", 30,
-        "--early_stop_threshold", "null", "--output_dir", "lr", cwd=tmp_path,
+        imdb_archive, "--data.max_length", 24, "--data.batch_size", 4, "--early_stop_threshold", "null",
+        "--output_dir", "lr", cwd=tmp_path,
     )  # fmt: skip
     found = json.loads((tmp_path / "lr/lr_find.json").read_text())
-    assert found["steps"] == 30 and len(found["lr"]) == len(found["loss"]) == 30
+    assert found["steps"] == 20 and len(found["lr"]) == len(found["loss"]) == 20  # 5 batches an epoch: the fewest
     assert found["lr"] == sorted(found["lr"]) and 1e-7 <= found["lr"][0] < found["lr"][-1] <= 1e-2
     assert 1e-7 <= found["suggestion"] <= 1e-2
     assert f"suggested learning rate: {found['suggestion']:.3g}" in result.stdout
+    assert "imdb: lr_find: 20 steps, learning rates 1e-07 to 0.01" in result.stderr
+    assert re.search(r"imdb: lr_find: [\d.]+ s a step, about \d+ s more", result.stderr)
+    assert "weights_only" not in result.stderr and "Restor" not in result.stderr
     assert (tmp_path / "lr/lr_find.png").stat().st_size > 5000
     assert not list(tmp_path.glob(".lr_find_*.ckpt"))  # Lightning's temporary checkpoint is gone
 
