@@ -245,6 +245,32 @@ def gpu_page() -> str:
     return page("GPU", intro, body, record)
 
 
+def lr_find_page() -> str:
+    record = load("lr_find")
+    r = record["results"]
+    rows = [[f"{t['max_lr']:g}", f"{t['val_acc']:.4f}", "best" if t["max_lr"] == r["sweep_best_max_lr"] else ""]
+            for t in r["sweep"]]  # fmt: skip
+    body = table(["OneCycleLR max_lr", "val_acc after 1 epoch", ""], rows)
+    verdict = "within" if r["within_3x"] else "**not** within"
+    body += (
+        f"\n\n`imdb lr_find` ({r['lr_find_steps']} steps) suggested **{r['lr_find_suggestion']:.2g}**: a "
+        f"factor of {r['factor']:g} from the sweep's best max_lr ({r['sweep_best_max_lr']:g}), {verdict} a factor of 3."
+    )
+    if not r["within_3x"]:
+        body += (
+            " The finder raises the learning rate step by step, without OneCycleLR's warm-up and decay, and "
+            "suggests where the loss falls fastest on the way up; the peak a one-epoch OneCycle schedule "
+            "trains best at lies higher. Take the suggestion as the low end of a sweep's range "
+            "(`configs/sweeps/lr.yaml`), not as `max_lr` itself."
+        )
+    intro = (
+        f"The shipped MiniLM recipe on a slice of IMDB ({r['train_reviews']:,} training reviews, validated on "
+        f"{r['val_reviews']:,}, {r['max_length']} tokens): `imdb sweep` over a grid of OneCycleLR's max_lr, one "
+        "epoch each, against `imdb lr_find` with its defaults on the same reviews."
+    )
+    return page("Learning-rate finder", intro, body, record)
+
+
 PAGES_OF: dict[str, Callable[[], str]] = {
     "accuracy.md": accuracy_page,
     "train-speed.md": train_speed_page,
@@ -252,6 +278,7 @@ PAGES_OF: dict[str, Callable[[], str]] = {
     "onnx.md": onnx_page,
     "serving.md": serving_page,
     "gpu.md": gpu_page,
+    "lr-find.md": lr_find_page,
 }
 
 

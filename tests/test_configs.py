@@ -74,7 +74,7 @@ def test_distilbert_shows_the_reference_recipe(capsys):
     notebook = print_config(
         capsys, "--config", str(CONFIGS / "distilbert.yaml"), "--trainer", str(CONFIGS / "trainer" / "notebook.yaml")
     )
-    assert notebook["trainer"]["gradient_clip_val"] is None and len(notebook["trainer"]["callbacks"]) == 5
+    assert notebook["trainer"]["gradient_clip_val"] is None and len(notebook["trainer"]["callbacks"]) == 6
     assert (config["data"]["batch_size"], config["data"]["max_length"], config["trainer"]["max_epochs"]) == (16, 512, 1)
 
 
@@ -89,7 +89,7 @@ def test_later_files_and_flags_win(capsys):
     assert config["data"]["max_length"] == 64
     assert config["data"]["max_train_samples"] == 256
     assert config["trainer"]["precision"] == "bf16-mixed"
-    assert len(config["trainer"]["callbacks"]) == 5  # the overlay kept the shared callbacks
+    assert len(config["trainer"]["callbacks"]) == 6  # the overlay kept the shared callbacks
 
 
 def test_encoder_tokenizer_and_labels_are_given_once(tmp_path):

@@ -81,7 +81,7 @@ def test_the_benchmark_pages_and_the_readme_results_are_current():
 
 
 def test_every_figure_page_names_its_command_machine_and_date():
-    for name in ("accuracy", "train-speed", "predict-speed", "onnx", "serving", "gpu"):
+    for name in ("accuracy", "train-speed", "predict-speed", "onnx", "serving", "gpu", "lr-find"):
         text = (DOCS / "benchmarks" / f"{name}.md").read_text()
         assert "python bench/" in text and "**Date:** 20" in text and "**Machine:**" in text, name
 

@@ -226,6 +226,8 @@ class IMDBDataModule(pl.LightningDataModule):
         else:
             lines = partial(read_lines, path, hp.invalid_utf8)
         total = None if path == "-" else sum(1 for _ in lines())  # a first, cheap pass: the progress bar's end
+        if total == 0:
+            raise UserError("the predict file has no non-blank lines: nothing to predict")
         encode = self.text_encoder().encode
         self.datasets["predict"] = LineDataset(lines, encode, num_replicas=world, rank=rank, total=total)
 
