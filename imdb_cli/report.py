@@ -99,7 +99,7 @@ class TestReport(Callback):
         from pytorch_lightning.loggers import MLFlowLogger, WandbLogger
 
         images = [str(self.directory / f"{name}.png") for name in figures]
-        for logger in trainer.loggers:
+        for logger in getattr(trainer, "loggers", []):
             if isinstance(logger, MLFlowLogger):
                 for path in [str(self.directory / METRICS_FILE), *images]:
                     logger.experiment.log_artifact(logger.run_id, path, artifact_path="test_report")

@@ -1,10 +1,10 @@
-"""Any Lightning logger in `imdb fit`, `test` and `sweep`: MLflow (a local sqlite store), CSV and
-Weights & Biases (offline), with the real packages. Every run's files stay under the run directory,
-one config.yaml per run; a logger that cannot be used is one line, before any training."""
+"""Any Lightning logger in `imdb fit`, `test` and `sweep`: MLflow (a local sqlite store) and Weights &
+Biases (offline), with the real packages (CSV: tests/tuning/test_sweep.py). Every run's files stay
+under the run directory, one config.yaml per run; a logger that cannot be used is one line, before
+any training."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -48,24 +48,6 @@ def test_mlflow_with_a_sqlite_store_in_a_sweep_and_a_test(tmp_path, tiny_encoder
     assert {"test_metrics.json", "confusion_matrix.png", "roc_curve.png"} <= report
     stored = Path(client.get_experiment(tests[0].info.experiment_id).artifact_location.removeprefix("file://"))
     assert stored.is_relative_to(tmp_path / "run")
-
-
-def test_csv_logger_in_a_sweep_and_a_test(tmp_path, tiny_encoder, imdb_archive):
-    (tmp_path / "lr.yaml").write_text(LR)
-    imdb("sweep", *common(tiny_encoder, imdb_archive), "--sweep", "lr.yaml", "--trainer.default_root_dir", "run",
-         "--trainer.logger", "CSVLogger", cwd=tmp_path)  # fmt: skip
-    runs = sorted((tmp_path / "run/sweep").glob("trial_00*/lightning_logs/version_0"))
-    assert len(runs) == 2
-    for run in runs:
-        assert (run / "config.yaml").is_file() and (run / "checkpoints/best.ckpt").is_file()
-        with open(run / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        assert any(row["val_acc"] for row in rows) and any(row["train_loss"] for row in rows)
-
-    imdb("test", "--ckpt_path", runs[0] / "checkpoints/best.ckpt", "--trainer.logger", "CSVLogger", cwd=tmp_path)
-    with open(runs[0] / "test/best/lightning_logs/version_0/metrics.csv", newline="") as f:
-        assert float(next(csv.DictReader(f))["test_acc"]) >= 0  # beside the test report
-    assert files_outside(tmp_path, "run") == []
 
 
 def test_weights_and_biases_offline_in_a_fit_and_a_test(tmp_path, tiny_encoder, imdb_archive, monkeypatch):

@@ -38,41 +38,6 @@ def trials(workdir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_a_sweep_runs_its_trials_goes_on_where_it_stopped_and_its_best_config_fits_again(
-    tmp_path, tiny_encoder, imdb_archive
-):
-    (tmp_path / "lr.yaml").write_text("n_trials: 2\nsampler: random\n" + LR)
-    result = imdb(*sweep_args(tiny_encoder, imdb_archive, "lr.yaml"), cwd=tmp_path)
-    rows = trials(tmp_path)
-    assert [(r["trial"], r["state"]) for r in rows] == [("0", "complete"), ("1", "complete")]
-    assert len({r["model.scheduler.init_args.max_lr"] for r in rows}) == 2
-    for row in rows:  # each trial an ordinary fit with its own run directory and logs
-        run = tmp_path / row["run_dir"] / "lightning_logs/version_0"
-        assert (run / "checkpoints/best.ckpt").is_file() and list(run.glob("events.out.tfevents.*"))
-    assert re.search(r"val_acc: mean \d\.\d{4} ± \d\.\d{4} \(standard deviation\) over 2 trials", result.stdout)
-    for plot in ("optimization_history", "slice", "param_importances"):
-        assert (tmp_path / f"run/sweep/{plot}.png").stat().st_size > 5000
-
-    # The winner, refitted from best.yaml alone with the same seed, scores what its trial scored.
-    best = max(rows, key=lambda r: (float(r["val_acc"]), -int(r["trial"])))
-    refit = imdb("fit", "--config", "run/sweep/best.yaml", "--trainer.logger.init_args.version", "refit", cwd=tmp_path)
-    assert f"(val_acc={float(best['val_acc']):.4f})" in refit.stdout
-
-    # Two processes on one study: together they take it from 2 to 4 trials, and none is run twice.
-    logs = [tmp_path / "run/sweep" / f"trial_00{i}" / "fit.log" for i in range(2)]
-    before = [log.stat().st_mtime_ns for log in logs]
-    command = [IMDB, *map(str, sweep_args(tiny_encoder, imdb_archive, "lr.yaml", "--n_trials", 4))]
-    workers = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]  # fmt: skip
-    outputs = [worker.communicate(timeout=300) for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
-    rows = trials(tmp_path)
-    assert 4 <= sum(r["state"] == "complete" for r in rows) <= 5  # each worker checks the count between trials
-    assert len({r["run_dir"] for r in rows}) == len(rows)
-    assert [log.stat().st_mtime_ns for log in logs] == before  # the finished trials were not run again
-    assert all("trials done" in err for _, err in outputs)
-
-
 def wait_for_training(process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not (log.is_file() and "Epoch" in log.read_text(errors="replace")):
@@ -80,11 +45,14 @@ def wait_for_training(process: subprocess.Popen, log: Path, timeout: float = 120
         time.sleep(0.2)
 
 
-def test_ctrl_c_stops_a_trial_at_once_and_a_sweep_resumed_three_times_retries_it_and_never_repeats_settings(
+def test_a_sweep_stops_at_ctrl_c_resumes_with_that_trial_never_repeats_settings_and_its_best_config_fits_again(
     tmp_path, tiny_encoder, imdb_archive
 ):
+    import optuna
+
     (tmp_path / "lr.yaml").write_text("n_trials: 2\nsampler: random\npruner: none\n" + LR)
-    args = list(map(str, sweep_args(tiny_encoder, imdb_archive, "lr.yaml", "--data.max_length", 64)))
+    args = list(map(str, sweep_args(tiny_encoder, imdb_archive, "lr.yaml", "--data.max_length", 64,
+                                    "--trainer.logger", "CSVLogger")))  # fmt: skip
     first = subprocess.Popen(
         [IMDB, *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -94,19 +62,51 @@ def test_ctrl_c_stops_a_trial_at_once_and_a_sweep_resumed_three_times_retries_it
     _, err = first.communicate(timeout=30)
     assert first.returncode == 130 and time.monotonic() - started < 10, err[-2000:]
     assert err.strip().splitlines()[-1] == "imdb: interrupted"
-    import optuna
-
     study = optuna.load_study(study_name="lr", storage=f"sqlite:///{tmp_path / 'run/sweep.db'}")
     assert [t.state.name for t in study.trials] == ["FAIL"]  # marked failed, to be run again
-    interrupted = {"model.scheduler.init_args.max_lr": str(study.trials[0].params["model.scheduler.init_args.max_lr"])}
+    interrupted = str(study.trials[0].params["model.scheduler.init_args.max_lr"])
 
-    for n in (2, 3, 4):  # resumed three times
-        imdb(*args, "--n_trials", n, cwd=tmp_path)
+    # Resumed (1): the interrupted trial's settings run first, then new ones.
+    result = imdb(*args, cwd=tmp_path)
+    done = [r for r in trials(tmp_path) if r["state"] == "complete"]
+    assert len(done) == 2 and done[0]["model.scheduler.init_args.max_lr"] == interrupted
+    for row in done:  # each trial an ordinary fit with its own run directory, with the sweep's logger
+        run = tmp_path / row["run_dir"] / "lightning_logs/version_0"
+        assert (run / "checkpoints/best.ckpt").is_file() and (run / "config.yaml").is_file()
+        with open(run / "metrics.csv", newline="") as f:
+            logged = list(csv.DictReader(f))
+        assert any(r["val_acc"] for r in logged) and any(r["train_loss"] for r in logged)
+    assert re.search(r"val_acc: mean \d\.\d{4} ± \d\.\d{4} \(standard deviation\) over 2 trials", result.stdout)
+    for plot in ("optimization_history", "slice", "param_importances"):
+        assert (tmp_path / f"run/sweep/{plot}.png").stat().st_size > 5000
+    ckpt = tmp_path / done[0]["run_dir"] / "lightning_logs/version_0/checkpoints/best.ckpt"
+    imdb("test", "--ckpt_path", ckpt, "--trainer.logger", "CSVLogger", cwd=tmp_path)  # beside its report
+    with open(ckpt.parent.parent / "test/best/lightning_logs/version_0/metrics.csv", newline="") as f:
+        assert float(next(csv.DictReader(f))["test_acc"]) >= 0
+
+    # The winner, refitted from best.yaml alone with the same seed, scores what its trial scored.
+    best = max(done, key=lambda r: (float(r["val_acc"]), -int(r["trial"])))
+    refit = imdb("fit", "--config", "run/sweep/best.yaml", "--trainer.logger.init_args.version", "refit", cwd=tmp_path)
+    assert f"(val_acc={float(best['val_acc']):.4f})" in refit.stdout
+
+    # Resumed (2): two processes on one study take it to 4 trials, and none is run twice.
+    logs = [tmp_path / row["run_dir"] / "fit.log" for row in done]
+    before = [log.stat().st_mtime_ns for log in logs]
+    workers = [subprocess.Popen([IMDB, *args, "--n_trials", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     rows = trials(tmp_path)
     done = [r for r in rows if r["state"] == "complete"]
-    assert len(done) == 4
-    assert done[0]["model.scheduler.init_args.max_lr"] == interrupted["model.scheduler.init_args.max_lr"]  # retried
-    assert len({r["model.scheduler.init_args.max_lr"] for r in done}) == 4  # every trial's settings differ
+    assert 4 <= len(done) <= 5  # each worker checks the count between trials
+    assert len({r["run_dir"] for r in rows}) == len(rows)
+    assert [log.stat().st_mtime_ns for log in logs] == before  # the finished trials were not run again
+    assert all("trials done" in err for _, err in outputs)
+
+    # Resumed (3): one more trial; every completed trial's settings differ.
+    imdb(*args, "--n_trials", len(done) + 1, cwd=tmp_path)
+    done = [r for r in trials(tmp_path) if r["state"] == "complete"]
+    assert len({r["model.scheduler.init_args.max_lr"] for r in done}) == len(done) >= 5
 
 
 def test_a_killed_k_fold_cross_validation_goes_on_without_repeating_a_fold(tmp_path, tiny_encoder, imdb_archive):
