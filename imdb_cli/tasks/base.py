@@ -105,9 +105,10 @@ class Task(nn.Module):
         """A fresh collector of the test report's figures."""
         raise NotImplementedError
 
-    def export_head(self, head: nn.Sequential) -> dict[str, torch.Tensor]:
-        """The head's weights as an export stores them: its outputs are what :meth:`scores` reads."""
-        return {k: v.contiguous() for k, v in head.state_dict().items()}
+    def export_output_layer(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's output layer as an export holds it: its outputs are what :meth:`scores` reads
+        once the export's ``problem_type`` applies softmax, sigmoid or nothing."""
+        return weight, bias
 
     def export_meta(self) -> dict:
         """What ``classifier.json`` records for this task, beyond the label names."""

@@ -109,14 +109,10 @@ class Regression(Task):
     def report(self) -> RegressionReport:
         return RegressionReport(self.label_names[0])
 
-    def export_head(self, head: nn.Sequential) -> dict[str, torch.Tensor]:
-        """The head with the target scale folded into its last layer: it outputs the target itself."""
-        state = {k: v.detach().clone().contiguous() for k, v in head.state_dict().items()}
-        last = len(head) - 1
+    def export_output_layer(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The target scale folded into the output layer: the export outputs the target itself."""
         std, mean = self.target_std.float(), self.target_mean.float()
-        state[f"{last}.weight"] = (state[f"{last}.weight"].float() * std).to(state[f"{last}.weight"].dtype)
-        state[f"{last}.bias"] = (state[f"{last}.bias"].float() * std + mean).to(state[f"{last}.bias"].dtype)
-        return state
+        return (weight.float() * std).to(weight.dtype), (bias.float() * std + mean).to(bias.dtype)
 
 
 class RegressionReport(TaskReport):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.commands import CONFIGS, imdb
 from tests.conftest import NEGATIVE, POSITIVE, review
-from tests.test_serve import Server
+from tests.deploy.test_serve import Server
 
 CKPT = "runs/lightning_logs/run/checkpoints/best.ckpt"
 FP32 = ("--trainer.precision", "32-true")  # the checkpoint's and the export's batches pad alike

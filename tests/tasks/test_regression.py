@@ -41,12 +41,13 @@ def test_a_head_trained_before_keeps_its_scale():
     assert (float(task.target_mean), float(task.target_std)) == (0.0, 1.0)
 
 
-def test_the_exported_head_outputs_the_target_itself():
+def test_the_exported_output_layer_gives_the_target_itself():
     task = Regression(["rating"])
     task.fit_to([2.0, 9.0, 10.0, 1.0], None)
     head = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Dropout(), nn.Linear(3, 1)).eval()
     exported = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Dropout(), nn.Linear(3, 1)).eval()
-    exported.load_state_dict(task.export_head(head))
+    weight, bias = task.export_output_layer(head[3].weight.detach(), head[3].bias.detach())
+    exported.load_state_dict(head.state_dict() | {"3.weight": weight, "3.bias": bias})
     cls = torch.randn(5, 4)
     with torch.no_grad():
         assert exported(cls)[:, 0].tolist() == pytest.approx(task.scores(head(cls)).tolist(), abs=1e-5)

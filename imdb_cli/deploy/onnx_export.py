@@ -8,9 +8,9 @@ Three steps, each a library's own:
    (docs: guides/export.md).
 2. ``onnxruntime.transformers.optimizer`` fuses attention (as ``MultiHeadAttention``), embeddings
    and GELU into ONNX Runtime's CPU kernels; not a residual Add into LayerNorm nor a bias into GELU,
-   whose fused CPU kernels were the slower (:data:`~imdb_cli.onnx_runtime.SLOW_FUSIONS`).
+   whose fused CPU kernels were the slower (:data:`~imdb_cli.deploy.onnx_runtime.SLOW_FUSIONS`).
    Attention is fused without a padding mask (``FusionOptions.disable_attention_mask``):
-   :class:`~imdb_cli.onnx_runtime.OnnxClassifier` runs each text alone, unpadded, and without a mask
+   :class:`~imdb_cli.deploy.onnx_runtime.OnnxClassifier` runs each text alone, unpadded, and without a mask
    ONNX Runtime takes its flash-attention kernel. The graph then takes no ``attention_mask``; where
    a fusion does not apply, the mask stays an input.
 3. ``--quantize int8``: ``onnxruntime.quantization.quantize_dynamic``, int8 weights of every MatMul
@@ -26,55 +26,52 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from imdb_cli.onnx_runtime import INPUTS, ONNX_FILE, OUTPUTS, require_onnxruntime
+from imdb_cli.deploy.onnx_runtime import INPUTS, ONNX_FILE, OUTPUTS, require_onnxruntime
 
 OPSET = 17
 
 
 class _Classifier(nn.Module):
-    """Encoder and head as one module: token ids in, ``(logits, cls)`` out."""
+    """A transformers sequence classifier as the graph's function: token ids in, ``(logits, cls)`` out."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, segments: bool) -> None:
+    def __init__(self, classifier: nn.Module, segments: bool) -> None:
         super().__init__()
-        self.encoder, self.head, self.segments = encoder, head, segments
+        self.classifier, self.segments = classifier, segments
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if self.segments else {}
-        cls = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state[:, 0]
-        return self.head(cls), cls
+        out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **extra)
+        return out.logits, out.hidden_states[-1][:, 0]
 
 
-def write_onnx(model, head: nn.Module, directory: Path, quantize: str | None = None, pairs: bool = False) -> dict:
-    """Write ``model``'s encoder with ``head`` as ``directory/model.onnx``; what was done, for classifier.json.
+def write_onnx(classifier: nn.Module, directory: Path, quantize: str | None = None, pairs: bool = False) -> dict:
+    """Write ``classifier`` (the export's transformers model, :mod:`imdb_cli.deploy.transformers_model`)
+    as ``directory/model.onnx``; what was done, for classifier.json.
 
-    ``head`` is the head as the export keeps it (a regression's scale folded in). The graph takes
-    ``token_type_ids`` only for a model of text ``pairs`` on an encoder that reads them. It is traced
-    on a dummy batch of two texts of 8 tokens, and takes any length, and any batch of texts of one
-    length: it has no padding mask once attention is fused.
+    The graph takes ``token_type_ids`` only for a model of text ``pairs`` on an encoder that reads
+    them. It is traced on a dummy batch of two texts of 8 tokens, and takes any length, and any
+    batch of texts of one length: it has no padding mask once attention is fused.
     """
+    from imdb_cli.encoders import takes_segments
+
     require_onnxruntime()
-    encoder = model.encoder
-    previous = encoder.config._attn_implementation
-    encoder.set_attn_implementation("eager")
-    try:
-        segments = pairs and model._segments
-        names = list(INPUTS if segments else INPUTS[:2])
-        dummy = torch.ones(2, 8, dtype=torch.long)
-        module = _Classifier(encoder, head, segments).eval()
-        raw = directory / "raw.onnx"
-        axes = {name: {0: "batch", 1: "length"} for name in names} | {name: {0: "batch"} for name in OUTPUTS}
-        # Tracing fixes Python-level branches to the dummy's case; the one transformers warns of (a mask
-        # longer than the input) never arises here, where mask and ids come from one collate.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
-            torch.onnx.export(
-                module, tuple(dummy for _ in names), str(raw), dynamo=False, opset_version=OPSET,
-                input_names=names, output_names=list(OUTPUTS), dynamic_axes=axes,
-            )  # fmt: skip
-    finally:
-        encoder.set_attn_implementation(previous)
-    fused, inputs = _optimize(raw, directory / "optimized.onnx", encoder.config)
+    classifier.set_attn_implementation("eager")  # the export's own copy
+    segments = pairs and takes_segments(classifier)
+    names = list(INPUTS if segments else INPUTS[:2])
+    dummy = torch.ones(2, 8, dtype=torch.long)
+    module = _Classifier(classifier, segments).eval()
+    raw = directory / "raw.onnx"
+    axes = {name: {0: "batch", 1: "length"} for name in names} | {name: {0: "batch"} for name in OUTPUTS}
+    # Tracing fixes Python-level branches to the dummy's case; the one transformers warns of (a mask
+    # longer than the input) never arises here, where mask and ids come from one collate.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", "Exporting aten::index operator", UserWarning)
+        torch.onnx.export(
+            module, tuple(dummy for _ in names), str(raw), dynamo=False, opset_version=OPSET,
+            input_names=names, output_names=list(OUTPUTS), dynamic_axes=axes,
+        )  # fmt: skip
+    fused, inputs = _optimize(raw, directory / "optimized.onnx", classifier.config)
     raw.unlink()
     final = directory / ONNX_FILE
     if quantize == "int8":

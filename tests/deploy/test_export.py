@@ -13,7 +13,7 @@ import pytest
 from tests.commands import imdb
 from tests.conftest import CKPT
 
-EXPORT_GUIDE = Path(__file__).parent.parent / "docs" / "guides" / "export.md"
+EXPORT_GUIDE = Path(__file__).parents[2] / "docs" / "guides" / "export.md"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_the_model_card_holds_the_test_metrics(exported):
 
 
 def test_the_model_card_says_which_tokens_a_long_text_keeps():
-    from imdb_cli.export import _kept
+    from imdb_cli.deploy.export import _kept
 
     meta = {"max_length": 512, "truncation": "head_tail", "head_tokens": 128}
     assert _kept(meta, 2) == "their first 128 and last 382 tokens"
@@ -71,7 +71,7 @@ def test_the_model_card_says_which_tokens_a_long_text_keeps():
 
 def test_the_export_guide_snippet_loads_the_export_with_plain_transformers(exported):
     """The export guide's code, run as written, agrees with `imdb predict` on texts within max_length."""
-    from imdb_cli.export import PLAIN_USE
+    from imdb_cli.deploy.export import PLAIN_USE
 
     snippet = re.search(r"```python\n(.*?)```", EXPORT_GUIDE.read_text(), re.S)[1]
     assert snippet == PLAIN_USE

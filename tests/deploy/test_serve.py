@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from imdb_cli.serve import BadRequest, Batcher, parse_texts
+from imdb_cli.deploy.serve import BadRequest, Batcher, parse_texts
 from tests.commands import IMDB, imdb
 from tests.conftest import CKPT
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 SERVE_QUICKSTARTS = {
     "README.md": ROOT / "README.md",
     "getting-started": ROOT / "docs" / "getting-started.md",

@@ -236,10 +236,11 @@ def serve(model, datamodule, precision_context: Callable, device: torch.device, 
     from pathlib import Path
 
     from imdb_cli.data.batching import PadCollate
+    from imdb_cli.deploy.export import is_trained_directory
     from imdb_cli.encoders import resolve
-    from imdb_cli.export import CLASSIFIER_FILE
 
-    if ckpt_path is None and not (Path(resolve(model.hparams.encoder)) / CLASSIFIER_FILE).is_file():
+    served = Path(resolve(model.hparams.encoder))
+    if ckpt_path is None and not (served.is_dir() and is_trained_directory(served)):
         raise UserError("imdb serve needs a trained classifier: --ckpt_path CKPT, or --model_dir DIR of imdb export")
     model.load_trained(ckpt_path, weights_only=weights_only)
     if model.runtime is None:

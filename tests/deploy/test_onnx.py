@@ -77,7 +77,7 @@ def test_an_int8_texts_scores_do_not_depend_on_its_batch(onnx_run):
     import torch
     from transformers import AutoTokenizer
 
-    from imdb_cli.onnx_runtime import OnnxClassifier
+    from imdb_cli.deploy.onnx_runtime import OnnxClassifier
 
     texts = ["great moving film, a joy", "dull plot", "a long and dull scene that goes on and on"]
     batch = AutoTokenizer.from_pretrained(onnx_run / "onnx-int8")(texts, padding=True, return_tensors="pt")
@@ -107,7 +107,7 @@ def test_testing_the_onnx_graph_gives_the_checkpoints_metrics(onnx_run, imdb_arc
 
 
 def test_the_model_card_snippet_runs_the_graph_with_onnx_runtime_alone(onnx_run):
-    from imdb_cli.export import ONNX_USE
+    from imdb_cli.deploy.export import ONNX_USE
 
     in_card = ONNX_USE.replace('"exported"', '"onnx"')
     assert in_card in (onnx_run / "onnx" / "README.md").read_text()
