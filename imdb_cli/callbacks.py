@@ -112,9 +112,11 @@ class ModelSummary(callbacks.ModelSummary):
         params = list(pl_module.parameters())
         total = sum(p.numel() for p in params)
         frozen = total - sum(p.numel() for p in params if p.requires_grad)
+        classifier = getattr(pl_module, "classifier", None)  # an auto head: one transformers model
         encoder = type(getattr(pl_module, "encoder", None) or pl_module).__name__
+        what = type(classifier).__name__ if classifier is not None else f"{encoder} and MLP head"
         count = model_summary.get_human_readable_count
-        print(f"model: {encoder} and head, {count(total)} parameters ({count(frozen)} frozen)")
+        print(f"model: {what}, {count(total).strip()} parameters ({count(frozen).strip()} frozen)")
 
 
 class ProgressBar(callbacks.RichProgressBar):

@@ -13,7 +13,7 @@ from jsonargparse.typing import NonNegativeFloat, PositiveFloat, PositiveInt
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-from imdb_cli.deploy.export import CLASSIFIER_FILE, ExportFormat, Quantization
+from imdb_cli.deploy.export import ExportFormat, Quantization, is_trained_directory
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
 
@@ -265,10 +265,10 @@ class Trainer(pl.Trainer):
 
 
 def _default_report_dir(model: pl.LightningModule | None, ckpt_path: str | None) -> Path | None:
-    """Beside the checkpoint's run, or inside the exported directory the model was read from."""
+    """Beside the checkpoint's run, or inside the trained classifier's directory the model was read from."""
     if ckpt_path and Path(ckpt_path).is_file():
         return report_dir(ckpt_path)
     encoder = Path(str(getattr(model, "hparams", {}).get("encoder", ""))).expanduser()
-    if (encoder / CLASSIFIER_FILE).is_file():
+    if encoder.is_dir() and is_trained_directory(encoder):
         return encoder / "test"
     return None

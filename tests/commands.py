@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,3 +31,19 @@ def fit(workdir: Path, encoder: Path, archive: Path, *extra, check: bool = True)
         "--trainer.logger.init_args.version", "run", *extra,
         cwd=workdir, check=check,
     )  # fmt: skip
+
+
+def pipeline_scores(model_dir: Path, texts: list[str], **kwargs) -> list[dict[str, float]]:
+    """Every label's score for each text from ``transformers.pipeline("text-classification")`` alone, as
+    a user of the export runs it (``top_k=None``): what ``config.json``'s ``problem_type`` makes of the logits."""
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(model_dir), top_k=None, device="cpu", **kwargs)
+    return [{entry["label"]: entry["score"] for entry in row} for row in classify(texts)]
+
+
+def predict_records(workdir: Path, *args, fp32: bool = True) -> list[dict]:
+    """`imdb predict ARGS` as JSON records, in full precision unless ``fp32`` is false."""
+    precision = ("--trainer.precision", "32-true") if fp32 else ()
+    result = imdb("predict", *args, *precision, cwd=workdir)
+    return [json.loads(line) for line in result.stdout.splitlines()]

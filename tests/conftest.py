@@ -79,6 +79,22 @@ def tiny_encoder(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory, tiny_encoder) -> Path:
+    """A randomly initialised 2-layer, 32-wide DistilBERT on the tiny BERT's vocabulary: the reference
+    architecture, whose MLP head is ``DistilBertForSequenceClassification``."""
+    from transformers import BertTokenizerFast, DistilBertConfig, DistilBertModel
+
+    path = tmp_path_factory.mktemp("tiny-distilbert")
+    tokenizer = BertTokenizerFast.from_pretrained(tiny_encoder)
+    tokenizer.save_pretrained(path)
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+    )
+    DistilBertModel(config).save_pretrained(path)
+    return path
+
+
 CKPT = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
 """The checkpoint of :func:`fitted_run`, relative to its directory."""
 

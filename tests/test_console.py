@@ -41,7 +41,7 @@ def test_fit_test_predict_and_export_print_on_stderr_only_what_concerns_the_user
     for result in results:
         unexpected = [line for line in stderr_lines(result) if not any(re.fullmatch(a, line) for a in ALLOWED_STDERR)]
         assert unexpected == [], result.args
-    assert re.search(r"^model: BertModel and head, [\d.]+ K parameters", fit.stdout, re.M)  # no FLOPs table
+    assert re.search(r"^model: BertForSequenceClassification, [\d.]+ K parameters \(0 frozen\)$", fit.stdout, re.M)
     assert "FLOPs" not in fit.stdout
     logged = EventAccumulator(str(tmp_path / "runs/lightning_logs/version_0")).Reload().Tags()["scalars"]
     assert "train_loss" in logged  # logged in an epoch shorter than log_every_n_steps
