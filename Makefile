@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/serve_load.py --ckpt_path $(BENCH_CKPT) --model_dir $(RUNS)/accuracy/int8 --archive $(ARCHIVE)
 	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
 	$(BIN)/python bench/demo.py --archive $(ARCHIVE)
+	$(BIN)/python bench/head_choice.py --archive $(ARCHIVE)
 	$(BIN)/python docs/generate.py
 
 clean:

@@ -48,6 +48,7 @@ def main() -> None:
     results = {
         "recipe": "configs/minilm.yaml: all-MiniLM-L6-v2, one epoch, batch 16, 512 tokens, Adam + OneCycleLR",
         "max_length": int(re.search(r"max_length: (\d+)", config)[1]),
+        "head": re.search(r"^  head: (\w+)", config, re.M)[1],
         "train_reviews": args.train or 25000,
         "test_reviews": metrics["samples"],
         "val_acc": val_acc,

@@ -11,6 +11,7 @@ import pytest
 
 from tests.commands import CONFIGS, imdb, pipeline_scores, predict_records
 from tests.conftest import NEGATIVE, POSITIVE, review
+from tests.deploy.test_serve import Server
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def texts(path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text().splitlines()]
 
 
-def test_a_plain_transformers_classifier_predicts_and_tests_with_its_head_and_labels(plain):
+def test_a_plain_transformers_classifier_predicts_tests_and_serves_with_its_head_and_labels(plain):
     ours = predict_records(plain, "--model_dir", "classifier", "--data.predict_file", "test.jsonl")
     theirs = pipeline_scores(plain / "classifier", texts(plain / "test.jsonl"))
     assert {r["label"] for r in ours} <= {"bad", "good"} and set(ours[0]["probs"]) == {"bad", "good"}
@@ -46,6 +47,12 @@ def test_a_plain_transformers_classifier_predicts_and_tests_with_its_head_and_la
     imdb("test", "--model_dir", "classifier", "--data.test_file", "test.jsonl", cwd=plain)
     report = json.loads((plain / "classifier/test/test_metrics.json").read_text())
     assert report["label_names"] == ["bad", "good"] and report["samples"] == 12
+    server = Server(plain, "--model_dir", "classifier", "--trainer.precision", "32-true")
+    try:
+        status, answer = server.post(texts(plain / "test.jsonl")[:2])
+    finally:
+        server.stop()
+    assert status == 200 and [r["probs"] for r in answer["predictions"]] == [r["probs"] for r in ours[:2]]
 
 
 def test_a_plain_transformers_classifier_trains_further_from_its_head(plain):
@@ -67,5 +74,5 @@ def test_data_with_other_labels_than_the_classifiers_is_one_line(plain):
     result = imdb("fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", "classifier",
                   "--data.train_file", "other.jsonl", cwd=plain, check=False)  # fmt: skip
     assert result.returncode == 1
-    message = "imdb: error: train data has label 'pos', not one of the model's: bad, good"
+    message = "imdb: error: train data has label 'neg', not one of the model's: bad, good"
     assert result.stderr.strip().splitlines()[-1] == message

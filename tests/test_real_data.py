@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands import CONFIGS, imdb
+from tests.commands import CONFIGS, imdb, pipeline_scores, predict_records
 
-DEFAULT_ARCHIVE = Path(__file__).parents[2] / "shared" / "data" / "imdb" / "aclImdb_labeled.tar.gz"
+SHARED = Path(__file__).parents[2] / "shared"
+DEFAULT_ARCHIVE = SHARED / "data" / "imdb" / "aclImdb_labeled.tar.gz"
+DISTILBERT = SHARED / "models" / "distilbert-base-uncased"
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +50,55 @@ def test_minilm_learns_sentiment_from_a_few_hundred_reviews(archive, tmp_path):
     accuracy = float(re.search(r"test_acc\W+(\d\.\d+)", test.stdout)[1])
     # 50 steps reach 0.75 on a 2-core CPU; chance is 0.5 and the standard error on 256 reviews 0.03.
     assert accuracy >= 0.70, f"test accuracy {accuracy:.3f} on 256 real reviews after 50 steps"
+    assert_pipeline_agrees(tmp_path, best, archive, 128, "BertForSequenceClassification")
+
+
+def assert_pipeline_agrees(workdir: Path, ckpt: str, archive: Path, max_length: int, architecture: str) -> None:
+    """The checkpoint's export, read by ``transformers.pipeline`` alone, gives ``imdb predict``'s label
+    for each of 200 real test reviews short enough not to be truncated, and every probability within
+    1e-3, both in full precision."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from imdb_cli.data.sources import read_aclimdb
+
+    imdb("export", "--ckpt_path", ckpt, "--output_dir", "exported", cwd=workdir)
+    assert json.loads((workdir / "exported/config.json").read_text())["architectures"] == [architecture]
+    tokenizer = AutoTokenizer.from_pretrained(workdir / "exported")
+    test = read_aclimdb(archive, "test")
+    short = {"negative": [], "positive": []}
+    for text, label in zip(test.texts, test.labels, strict=True):
+        if len(short[label]) < 100 and len(tokenizer(text)["input_ids"]) <= max_length:
+            short[label].append(text)
+    texts = short["negative"] + short["positive"]
+    assert len(texts) == 200
+    (workdir / "short.txt").write_text("\n".join(texts) + "\n")
+    ours = predict_records(workdir, "--model_dir", "exported", "--data.predict_file", "short.txt")
+    theirs = pipeline_scores(workdir / "exported", texts)
+    assert [max(scores, key=scores.get) for scores in theirs] == [r["label"] for r in ours]
+    pairs = zip(ours, theirs, strict=True)
+    worst = max(abs(scores[name] - p) for r, scores in pairs for name, p in r["probs"].items())
+    print(f"{architecture}: pipeline and imdb predict agree on 200 labels; largest probability gap {worst:.2e}")
+    assert worst <= 1e-3, f"a probability differs by {worst:.2e} between pipeline and imdb predict"
+
+
+@pytest.mark.slow
+def test_distilbert_exports_as_its_own_sequence_classifier_that_pipeline_reads_alike(archive, tmp_path):
+    """DistilBERT's architecture (its tokenizer and config from ../shared/models, shrunk, random weights)
+    with the reference MLP head exports as ``DistilBertForSequenceClassification``."""
+    if not (DISTILBERT / "config.json").is_file():
+        pytest.skip(f"no DistilBERT tokenizer and config at {DISTILBERT}")
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
+
+    config = DistilBertConfig.from_pretrained(DISTILBERT, n_layers=2, dim=64, hidden_dim=128, n_heads=2)
+    DistilBertModel(config).save_pretrained(tmp_path / "distilbert")
+    AutoTokenizer.from_pretrained(DISTILBERT).save_pretrained(tmp_path / "distilbert")
+    fit = imdb(
+        "fit", "--config", CONFIGS / "distilbert.yaml", "--model.encoder", "distilbert", "--data.source", archive,
+        "--data.max_train_samples", 32, "--data.max_val_samples", 16, "--data.max_length", 128,
+        "--trainer.default_root_dir", "runs",
+        cwd=tmp_path,
+    )  # fmt: skip
+    best = re.search(r"best checkpoint: (\S+)", fit.stdout)[1]
+    assert_pipeline_agrees(tmp_path, best, archive, 128, "DistilBertForSequenceClassification")

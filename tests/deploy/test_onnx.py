@@ -37,6 +37,10 @@ def test_the_onnx_export_holds_one_graph_the_tokenizer_and_its_format(onnx_run):
     meta = json.loads((onnx_run / "onnx" / "classifier.json").read_text())
     assert meta["model_format"] == "onnx"
     assert meta["onnx"]["quantize"] is None
+    assert not meta.keys() & {"label_names", "head_hidden", "dropout"}  # in config.json, as for transformers
+    config = json.loads((onnx_run / "onnx" / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert config["problem_type"] == "single_label_classification"
     # BERT, but one text: no segment ids; attention fused without a padding mask: no mask either
     assert meta["onnx"]["inputs"] == ["input_ids"]
     assert meta["onnx"]["fused"]["MultiHeadAttention"] == 2  # both layers' attention, ONNX Runtime's kernel
