@@ -15,26 +15,14 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import record  # noqa: E402
-
-IMDB = str(Path(sys.executable).with_name("imdb"))
-
-
-def run(command: list[str], cwd: Path) -> tuple[float, str]:
-    print("$", " ".join(command), flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start, result.stdout
+from speed import IMDB, timed  # noqa: E402
 
 
 def main() -> None:
@@ -56,15 +44,15 @@ def main() -> None:
     for seed in args.seeds:
         for head in ("mlp", "auto"):
             root = work / f"{head}-{seed}"
-            fit_s, out = run(
-                [IMDB, "fit", "--config", str(ROOT / "configs/minilm.yaml"), *data, "--model.head", head,
+            fit_s, out = timed(
+                [*IMDB, "fit", "--config", str(ROOT / "configs/minilm.yaml"), *data, "--model.head", head,
                  "--seed_everything", str(seed), "--data.max_train_samples", str(args.train),
                  "--data.max_val_samples", str(args.val), "--trainer.default_root_dir", str(root)],
                 work,
             )  # fmt: skip
             ckpt = re.search(r"best checkpoint: (\S+)", out)[1]
-            _, out = run(
-                [IMDB, "test", "--ckpt_path", ckpt, *data, "--data.max_test_samples", str(args.test),
+            _, out = timed(
+                [*IMDB, "test", "--ckpt_path", ckpt, *data, "--data.max_test_samples", str(args.test),
                  "--trainer.logger", "false"],
                 work,
             )  # fmt: skip

@@ -14,27 +14,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import record  # noqa: E402
+from speed import IMDB, timed  # noqa: E402
 
-IMDB = str(Path(sys.executable).with_name("imdb"))
 GRID = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]
-
-
-def run(command: list[str], cwd: Path) -> tuple[float, str]:
-    print("$", " ".join(command), flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start, result.stdout
 
 
 def main() -> None:
@@ -54,11 +43,11 @@ def main() -> None:
     grid = ", ".join(f"{lr:g}" for lr in GRID)
     sweep_file = work / "max_lr.yaml"
     sweep_file.write_text(f"sampler: grid\npruner: none\nparameters:\n  model.scheduler.init_args.max_lr: [{grid}]\n")
-    sweep_s, _ = run([IMDB, "sweep", *data, "--sweep", str(sweep_file), "--trainer.default_root_dir", "sweep"], work)
+    sweep_s, _ = timed([*IMDB, "sweep", *data, "--sweep", str(sweep_file), "--trainer.default_root_dir", "sweep"], work)
     with open(work / "sweep/sweep/trials.csv", newline="") as f:
         trials = [(float(r["model.scheduler.init_args.max_lr"]), float(r["val_acc"])) for r in csv.DictReader(f)]
     best_lr, best_acc = max(trials, key=lambda t: t[1])
-    find_s, _ = run([IMDB, "lr_find", *data, "--trainer.default_root_dir", "find"], work)
+    find_s, _ = timed([*IMDB, "lr_find", *data, "--trainer.default_root_dir", "find"], work)
     found = json.loads((work / "find/lr_find/lr_find.json").read_text())
     suggestion = found["suggestion"]
     ratio = max(suggestion / best_lr, best_lr / suggestion) if suggestion else None

@@ -88,9 +88,12 @@ def build_auto(name: str, config, pretrained: bool, outputs: int, dropout: float
 
 
 def head_modules(classifier: nn.Module) -> nn.ModuleDict:
-    """The parts of a ``*ForSequenceClassification`` model outside its encoder: its head."""
+    """The head of a ``*ForSequenceClassification`` model: its parts outside the encoder, and the
+    encoder's pooler where the head reads it (BERT's), first."""
     base = classifier.base_model
-    return nn.ModuleDict({name: child for name, child in classifier.named_children() if child is not base})
+    parts = {name: child for name, child in classifier.named_children() if child is not base}
+    pooler = getattr(base, "pooler", None)
+    return nn.ModuleDict({"pooler": pooler, **parts} if isinstance(pooler, nn.Module) else parts)
 
 
 def output_layer(head: nn.Module) -> nn.Linear:

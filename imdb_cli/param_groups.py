@@ -65,7 +65,8 @@ def parameter_groups(
     Groups exempt from weight decay carry ``weight_decay: 0``; the others take the optimizer's
     (``--model.optimizer.init_args.weight_decay``). An encoder layer ``d`` layers below the top trains at
     ``layer_lr_decay ** d`` of the rate, the embeddings at ``layer_lr_decay ** num_layers``, the head at
-    ``head_lr_scale``. Frozen weights (the unused pooler) are left out.
+    ``head_lr_scale``. Frozen weights (a pooler the head does not read) are left out; one the head
+    reads (``--model.head auto`` on BERT) is the head's.
     """
     num_layers = _num_layers(encoder) if layer_lr_decay != 1 else 0
     groups: dict[str, dict] = {}
@@ -78,7 +79,10 @@ def parameter_groups(
                 group["weight_decay"] = 0.0
             group["params"].append(parameter)
 
+    in_head = {id(parameter) for parameter in head.parameters()}  # an encoder's pooler, when the head reads it
     for name, parameter, exempt in _named_trainable(encoder):
+        if id(parameter) in in_head:
+            continue
         label, depth = _encoder_depth(name, num_layers) if num_layers else ("encoder", 0)
         add(label, layer_lr_decay**depth, [(name, parameter, exempt)])
     if num_layers and not any(name.startswith("encoder.layer_") for name in groups):

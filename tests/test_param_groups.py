@@ -122,3 +122,16 @@ def test_fit_from_the_command_line_logs_each_groups_rate(tmp_path, tiny_encoder,
         f"imdb: error: {last} holds optimizer state for 8 parameter groups (encoder.embeddings, "
         "encoder.embeddings.no_decay, encoder.layer_0, encoder.layer_0.no_decay, ...), but this run has 4"
     )
+
+
+def test_the_pooler_an_auto_head_reads_trains_with_the_head(tiny_encoder):
+    from imdb_cli.model import SentimentClassifier
+
+    model = SentimentClassifier(encoder=str(tiny_encoder), head="auto", head_lr_scale=10, layer_lr_decay=0.5)
+    model.build(pretrained=True)
+    groups = {group["name"]: group for group in model.parameter_groups()}
+    pooler = {id(p) for p in model.classifier.bert.pooler.parameters()}
+    assert pooler <= {id(p) for name in ("head", "head.no_decay") for p in groups[name]["params"]}
+    assert not any(id(p) in pooler for name, g in groups.items() if name.startswith("encoder") for p in g["params"])
+    assert groups["head"]["lr_scale"] == 10 and "encoder.top" not in groups
+    assert sum(len(g["params"]) for g in groups.values()) == len(list(model.classifier.parameters()))
