@@ -153,7 +153,7 @@ def test_text_pairs_end_to_end(tmp_path, tiny_encoder):
         rows.append((review(first, rng, 6), review(second, rng, 6), "same" if same else "different", f"p{i}"))
     write_csv(tmp_path / "pairs.csv", ["premise", "hypothesis", "label", "id"], rows)
     pair = ("--data.text_column", "[premise, hypothesis]")
-    fit(tmp_path, tiny_encoder, "--data.train_file", "pairs.csv", *pair)
+    fit(tmp_path, tiny_encoder, "--data.train_file", "pairs.csv", *pair, "--model.head", "mlp")
     (tmp_path / "pairs.csv").rename(tmp_path / "test.csv")  # test and predict never read the training table
     test = imdb("test", "--ckpt_path", CKPT, "--data.test_file", "test.csv", cwd=tmp_path)  # the pair columns kept
     assert "test_acc" in test.stdout
@@ -161,6 +161,11 @@ def test_text_pairs_end_to_end(tmp_path, tiny_encoder):
     assert [r["id"] for r in ours] == [f"p{i}" for i in range(48)] and ours[0]["label"] in ("different", "same")
     assert [r["probs"] for r in exported] == [pytest.approx(r["probs"], abs=2e-6) for r in ours]
     assert json.loads((tmp_path / "exported/classifier.json").read_text())["text_column"] == ["premise", "hypothesis"]
+    config = json.loads((tmp_path / "exported/config.json").read_text())  # the MLP on BERT: remote code
+    assert config["architectures"] == ["MLPHeadForSequenceClassification"] and "auto_map" in config
+    pairs = [{"text": premise, "text_pair": hypothesis} for premise, hypothesis, *_ in rows]
+    for record, scores in zip(ours, pipeline_scores(tmp_path / "exported", pairs, trust_remote_code=True), strict=True):
+        assert scores == pytest.approx(record["probs"], abs=1e-3)
     server = Server(tmp_path, "--model_dir", "onnx")  # a pair model serves pairs
     try:
         status, answer = server.post([[premise, hypothesis] for premise, hypothesis, *_ in rows[:3]])
