@@ -18,6 +18,21 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+LONGEST_FIRST = (
+    "test_real_data.py", "tuning/test_sweep.py", "tasks/test_commands.py", "test_cli.py", "deploy/test_serve.py",
+    "test_loggers.py", "test_docs.py", "deploy/test_export.py", "deploy/test_onnx.py",
+)  # fmt: skip
+"""The test files that take longest (`pytest --durations 30` tells), longest first."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """`make test` deals whole files out to two workers in collection order: the longest files go
+    first, so that none starts last and runs alone while the other worker idles."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    root = Path(__file__).parent
+    items.sort(key=lambda item: rank.get(item.path.relative_to(root).as_posix(), len(rank)))
+
+
 POSITIVE = "great wonderful moving brilliant loved superb charming".split()
 NEGATIVE = "awful boring dull terrible hated waste clumsy".split()
 NEUTRAL = "the film movie plot actor scene story music and was a it this i".split()
