@@ -297,7 +297,12 @@ def heads_page() -> str:
             "`--model.head mlp` is one setting away, and its export loads with `trust_remote_code=True`."
         )
     else:
-        body += "`configs/minilm.yaml` ships `auto`: its export is the class every Hugging Face tool loads."
+        if difference < 0:
+            body += f"The standard head's mean is the lower one, by less than the noise of {len(seeds)} seeds. "
+        body += (
+            "`configs/minilm.yaml` ships `auto`: its export is the class every Hugging Face tool loads without "
+            "remote code."
+        )
     body += "\n\n## At full size\n\n" + _full_size_heads()
     intro = (
         f"The shipped MiniLM recipe (`configs/minilm.yaml`, one epoch) with each head, on the same "
@@ -328,7 +333,10 @@ def _full_size_heads() -> str:
     if len(runs) == 1:
         text += "\n\nOnly this head has been run at full size: a run takes over an hour on a 2-core CPU."
     if "accuracy_mlp" in {r["benchmark"] for r in runs.values()}:
-        text += "\n\nThe `mlp` run:\n\n" + provenance(runs["mlp"])
+        text += (
+            f"\n\nThe `{current['results']['head']}` run is the [accuracy](accuracy.md) page's; the `mlp` run, "
+            "made when the MLP was the only head:\n\n" + provenance(runs["mlp"])
+        )
     return text
 
 
