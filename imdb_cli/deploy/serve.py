@@ -18,6 +18,7 @@ Built on FastAPI and uvicorn (the ``serve`` extra).
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -124,22 +125,29 @@ class Batcher:
                     break
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except TimeoutError:
+                except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                     break
             batch = [(text, future) for text, future in batch if not future.done()]  # a client that left
-            if not batch:
-                continue
-            try:
-                scores = await asyncio.to_thread(self.run, [text for text, _ in batch])
-            except Exception as err:  # the request fails, the server goes on
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
-                continue
-            self.batches += 1
-            for (_, future), result in zip(batch, scores, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            if batch:
+                await self._run(batch)
+
+    async def _run(self, batch: list) -> None:
+        """Run one batch; if it fails, run its texts one by one, so that only the text that fails
+        fails its request and the others get their scores. The server goes on either way."""
+        try:
+            scores = await asyncio.to_thread(self.run, [text for text, _ in batch])
+        except Exception as err:
+            if len(batch) > 1:
+                for item in batch:
+                    await self._run([item])
+                return
+            if not batch[0][1].done():
+                batch[0][1].set_exception(err)
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, scores, strict=True):
+            if not future.done():
+                future.set_result(result)
 
 
 class BadRequest(Exception):
@@ -173,6 +181,11 @@ def parse_texts(body: bytes, pairs: bool, max_texts: int) -> list:
             raise BadRequest(422, f"texts[{i}] is not {'a pair of strings' if pairs else 'a string'}: {what}")
         if any(not p.strip() for p in parts):
             raise BadRequest(422, f"texts[{i}] is empty")
+        try:
+            for part in parts:
+                part.encode("utf-8")
+        except UnicodeEncodeError as err:  # valid JSON (a lone surrogate escape), no valid text
+            raise BadRequest(422, f"texts[{i}] is not valid Unicode: {err.reason} at character {err.start}") from None
     return [tuple(t) for t in texts] if pairs else texts
 
 
@@ -219,6 +232,7 @@ def create_app(
             scores = await batcher.submit(texts)
         except Exception as err:
             reason = str(err).splitlines()[0] if str(err) else ""
+            logging.getLogger("uvicorn.error").error("POST /predict: 500: %s", reason, exc_info=err)
             return error(500, f"prediction failed: {type(err).__name__}: {reason}")
         return {"predictions": [predictor.record(line, s) for line, s in enumerate(scores, start=1)]}
 

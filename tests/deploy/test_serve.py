@@ -149,6 +149,7 @@ def test_concurrent_clients_get_what_imdb_predict_writes_batched_together(server
         (b'{"texts": []}', 422, '"texts" is empty: nothing to predict'),
         (b'{"texts": ["fine", 3]}', 422, "texts[1] is not a string: a list of strings"),
         (b'{"texts": ["fine", "  "]}', 422, "texts[1] is empty"),
+        (b'{"texts": ["\\ud800 x"]}', 422, "texts[0] is not valid Unicode: surrogates not allowed at character 0"),
         (json.dumps({"texts": ["fine"] * 9}).encode(), 413, "9 texts in one request: at most 8 (--max_texts)"),
         (json.dumps({"texts": ["fine " * 500]}).encode(), 413, "bytes: at most 2000 (--max_request_bytes)"),
     ],
@@ -243,6 +244,32 @@ def test_the_batcher_batches_concurrent_texts_keeps_their_order_and_survives_a_f
     sizes.clear()
     asyncio.run(scenario(max_batch_size=1))
     assert set(sizes) == {1}
+
+
+def test_a_text_that_fails_its_batch_fails_only_its_own_request():
+    def run(texts: list) -> list:
+        if "boom" in texts:
+            raise RuntimeError("boom")
+        return [text.upper() for text in texts]
+
+    async def scenario():
+        batcher = Batcher(run, max_batch_size=16, max_wait_ms=50)
+        worker = asyncio.create_task(batcher.work())
+        requests = [["a", "b"], ["boom"], ["c"], ["d", "boom", "e"]]
+        answers = await asyncio.gather(*(batcher.submit(texts) for texts in requests), return_exceptions=True)
+        worker.cancel()
+        return answers
+
+    good, bad, alone, mixed = asyncio.run(scenario())
+    assert good == ["A", "B"] and alone == ["C"]  # they shared a batch with "boom"
+    assert isinstance(bad, RuntimeError) and isinstance(mixed, RuntimeError)
+
+
+def test_a_lone_surrogate_is_refused_before_it_joins_a_batch():
+    with pytest.raises(BadRequest) as bad:
+        parse_texts(b'{"texts": ["fine", "\\ud800 x"]}', pairs=False, max_texts=8)
+    assert bad.value.status == 422
+    assert str(bad.value) == "texts[1] is not valid Unicode: surrogates not allowed at character 0"
 
 
 def test_pairs_are_parsed_as_pairs():
