@@ -195,6 +195,7 @@ def create_app(
     """The FastAPI application: ``POST /predict`` and ``GET /health``."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     batcher = Batcher(predictor, max_batch_size, max_wait_ms)
 
@@ -207,8 +208,13 @@ def create_app(
     app = FastAPI(title="imdb-cli", lifespan=lifespan)
     app.state.batcher = batcher
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A wrong route or method in the same one-line form as every other error."""
+        return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers)
 
     @app.get("/health")
     async def health() -> dict:

@@ -169,6 +169,11 @@ def test_health_says_what_is_served(server):
     assert health["labels"] == ["negative", "positive"] and health["model"] == CKPT and health["max_texts"] == 8
 
 
+def test_a_wrong_method_or_route_answers_in_the_same_error_form(server):
+    assert call(f"{server.url}/predict") == (405, {"error": "GET /predict: Method Not Allowed"})
+    assert call(f"{server.url}/nowhere", b"{}") == (404, {"error": "POST /nowhere: Not Found"})
+
+
 def test_an_onnx_export_serves_what_it_predicts(fitted_run):
     imdb("export", "--ckpt_path", CKPT, "--output_dir", "served-onnx", "--format", "onnx", cwd=fitted_run)
     texts = texts_of_mixed_lengths(6, seed=3)
