@@ -157,9 +157,7 @@ class IMDBCLI(LightningCLI):
                 defaults = checkpoint_defaults(ckpt_path) if ckpt_path else exported_defaults(model_dir)
                 self._subcommand_parsers[subcommand].set_defaults(defaults)
                 reparse = True
-            elif (
-                encoder and Path(encoders.resolve(encoder)).is_dir() and is_trained_directory(encoders.resolve(encoder))
-            ):
+            elif encoder and is_trained_directory(encoders.resolve(encoder)):
                 # A trained classifier as the encoder: its labels, head and length come along.
                 defaults = exported_defaults(encoders.resolve(encoder), encoder=False)
                 self._subcommand_parsers[subcommand].set_defaults(defaults)

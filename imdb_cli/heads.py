@@ -118,7 +118,8 @@ def trained_mlp(path: str) -> dict[str, torch.Tensor] | None:
     config = directory / "config.json"
     if not (weights.is_file() and config.is_file()):
         return None
-    if json.loads(config.read_text()).get("model_type") != "distilbert" and not _remote_mlp(config):
+    saved = json.loads(config.read_text())
+    if saved.get("model_type") != "distilbert" and REMOTE_CLASS not in saved.get("architectures", []):
         return None
     with safe_open(weights, "pt") as f:
         keys = set(f.keys())
@@ -126,7 +127,3 @@ def trained_mlp(path: str) -> dict[str, torch.Tensor] | None:
         if not wanted.keys() <= keys:
             return None
         return {ours: f.get_tensor(theirs) for theirs, ours in wanted.items()}
-
-
-def _remote_mlp(config: Path) -> bool:
-    return REMOTE_CLASS in json.loads(config.read_text()).get("architectures", [])

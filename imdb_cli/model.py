@@ -267,18 +267,21 @@ class SentimentClassifier(pl.LightningModule):
     ) -> EncoderOutputs:
         """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use.
         ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
-        segments = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
-        if self.classifier is not None:
-            base = self.classifier.base_model
-            hidden = base(input_ids=input_ids, attention_mask=attention_mask, **segments)[0]
-        else:
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **segments).last_hidden_state
+        segments = self._segments_of(token_type_ids)
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **segments)[0]
         return EncoderOutputs(hidden, hidden[:, 0])
+
+    def _segments_of(self, token_type_ids: torch.Tensor | None) -> dict:
+        """The segment ids as keyword arguments, for an encoder that reads them."""
+        return {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Logits of shape ``(batch, outputs)``: one per label, or one for a regression."""
+        if self.classifier is not None and self.runtime is None:  # no hidden states kept: only the logits
+            segments = self._segments_of(token_type_ids)
+            return self.classifier(input_ids=input_ids, attention_mask=attention_mask, **segments).logits
         return self.logits_and_cls(input_ids, attention_mask, token_type_ids)[0]
 
     def logits_and_cls(
@@ -288,7 +291,7 @@ class SentimentClassifier(pl.LightningModule):
         if self.runtime is not None:
             return self.runtime(input_ids, attention_mask, token_type_ids)
         if self.classifier is not None:
-            segments = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._segments else {}
+            segments = self._segments_of(token_type_ids)
             out = self.classifier(
                 input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **segments
             )

@@ -269,6 +269,6 @@ def _default_report_dir(model: pl.LightningModule | None, ckpt_path: str | None)
     if ckpt_path and Path(ckpt_path).is_file():
         return report_dir(ckpt_path)
     encoder = Path(str(getattr(model, "hparams", {}).get("encoder", ""))).expanduser()
-    if encoder.is_dir() and is_trained_directory(encoder):
+    if is_trained_directory(encoder):
         return encoder / "test"
     return None

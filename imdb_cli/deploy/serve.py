@@ -61,8 +61,7 @@ class Predictor:
         inputs = [batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")]
         inputs = [t.to(self.device) if t is not None else None for t in inputs]
         with torch.inference_mode(), self.context():
-            logits, _ = self.model.logits_and_cls(*inputs)
-            return self.model.task.scores(logits).float().cpu().tolist()
+            return self.model.task.scores(self.model(*inputs)).float().cpu().tolist()
 
     def record(self, line: int, scores) -> dict:
         return {"line": line, **self.model.task.record(scores)}
@@ -260,7 +259,7 @@ def serve(model, datamodule, precision_context: Callable, device: torch.device, 
     from imdb_cli.encoders import resolve
 
     served = Path(resolve(model.hparams.encoder))
-    if ckpt_path is None and not (served.is_dir() and is_trained_directory(served)):
+    if ckpt_path is None and not is_trained_directory(served):
         raise UserError("imdb serve needs a trained classifier: --ckpt_path CKPT, or --model_dir DIR of imdb export")
     model.load_trained(ckpt_path, weights_only=weights_only)
     if model.runtime is None:

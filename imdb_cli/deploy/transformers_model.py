@@ -80,8 +80,3 @@ def save(hf: nn.Module, directory: Path) -> None:
         hf.save_pretrained(directory, safe_serialization=True)
     if getattr(hf.config, "auto_map", None):
         shutil.copy(REMOTE_FILE, directory / REMOTE_FILE.name)
-
-
-def needs_remote_code(config) -> bool:
-    """Whether transformers loads this classifier only with ``trust_remote_code=True``."""
-    return heads.REMOTE_CLASS in (getattr(config, "architectures", None) or [])
