@@ -160,37 +160,53 @@ class Trainer(pl.Trainer):
         max_batch_size: PositiveInt = 32,
         max_wait_ms: NonNegativeFloat = 5.0,
         max_texts: PositiveInt = 256,
+        max_queue: PositiveInt = 1024,
+        request_timeout: PositiveFloat = 60.0,
         max_request_bytes: PositiveInt = 4_000_000,
+        api_key_env: str | None = None,
+        allow_unauthenticated: bool = False,
         access_log: bool = False,
     ) -> None:
-        """Serve a checkpoint or an export (safetensors or ONNX) over HTTP until interrupted.
+        """Serve a checkpoint or an export (safetensors or ONNX) over HTTP until SIGTERM or Ctrl-C.
 
         ``POST /predict`` with ``{"texts": ["...", ...]}`` (a pair model: ``[["first", "second"], ...]``)
         answers ``{"predictions": [...]}``, the records ``imdb predict`` writes, in the request's order;
-        ``GET /health`` says what is served. Texts of concurrent requests run together in batches
-        (docs: guides/serving.md). Needs the ``serve`` extra (``pip install -e '.[serve]'``).
+        ``POST /`` speaks Hugging Face's inference protocol (``InferenceClient(model=URL)``); ``GET
+        /health`` says what is served, ``GET /metrics`` is Prometheus', ``GET /docs`` the OpenAPI
+        description. Texts of concurrent requests run together in batches. A stop signal lets the
+        requests received finish, then exits 0 (docs: guides/serving.md). Needs the ``serve`` extra
+        (``pip install -e '.[serve]'``).
 
         Args:
             model: the model (given by the CLI, with the checkpoint's or export's settings).
             datamodule: the datamodule (given by the CLI): its tokenization, length and truncation.
             ckpt_path: the checkpoint to serve; or ``--model_dir`` for an export.
             weights_only: load the checkpoint with ``torch.load(weights_only=True)``.
-            host: the address to listen on; 127.0.0.1 takes connections from this machine only,
-                0.0.0.0 from any (behind a proxy you trust: there is no authentication).
+            host: the address to listen on; 127.0.0.1 takes connections from this machine only. Any
+                other address needs ``--api_key_env`` or ``--allow_unauthenticated``.
             port: the TCP port to listen on.
             max_batch_size: the most texts run together in one batch, from one request or several;
                 1 runs every text alone (no batching).
             max_wait_ms: how long a batch that is not full waits for more texts before it runs.
             max_texts: the most texts one request may hold (413 beyond).
+            max_queue: the most texts waiting for a batch; a request that would make more wait gets
+                503 with ``Retry-After``, so that an overloaded server answers at once instead of late.
+            request_timeout: the most seconds a request waits for its answer (504 beyond); also how
+                long a stop waits for the requests in flight.
             max_request_bytes: the largest request body taken (413 beyond).
+            api_key_env: the name of an environment variable holding an API key: every route but
+                ``/health`` then needs ``Authorization: Bearer <key>`` (401 otherwise). The key itself
+                is never a setting, so that it stays out of command lines and config files.
+            allow_unauthenticated: listen beyond loopback without an API key (behind a proxy that
+                authenticates).
             access_log: log every request (uvicorn's access log).
         """
-        from imdb_cli.deploy.serve import serve
+        from imdb_cli.deploy.serving.server import serve
 
         serve(
             model, datamodule, self.precision_plugin.forward_context, self.strategy.root_device, ckpt_path,
-            weights_only is not False, host, port, max_batch_size, max_wait_ms, max_texts, max_request_bytes,
-            access_log,
+            weights_only is not False, host, port, max_batch_size, max_wait_ms, max_texts, max_queue,
+            request_timeout, max_request_bytes, api_key_env, allow_unauthenticated, access_log,
         )  # fmt: skip
 
     def sweep(

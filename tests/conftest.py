@@ -19,8 +19,8 @@ def pytest_configure(config) -> None:
 
 
 LONGEST_FIRST = (
-    "test_real_data.py", "tuning/test_sweep.py", "tasks/test_commands.py", "test_cli.py", "deploy/test_serve.py",
-    "test_loggers.py", "test_docs.py", "deploy/test_export.py", "deploy/test_onnx.py",
+    "test_real_data.py", "tuning/test_sweep.py", "tasks/test_commands.py", "test_cli.py",
+    "deploy/serving/test_serve.py", "test_loggers.py", "test_docs.py", "deploy/test_export.py", "deploy/test_onnx.py",
 )  # fmt: skip
 """The test files that take longest (`pytest --durations 30` tells), longest first."""
 
