@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 import record  # noqa: E402
 
-from tests.deploy.serving.test_serve import Server  # noqa: E402
+from tests.commands import Server  # noqa: E402
 
 SETTINGS = {"batching": ["--max_batch_size", "32", "--max_wait_ms", "5"], "none": ["--max_batch_size", "1"]}
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -47,3 +51,55 @@ def predict_records(workdir: Path, *args, fp32: bool = True) -> list[dict]:
     precision = ("--trainer.precision", "32-true") if fp32 else ()
     result = imdb("predict", *args, *precision, cwd=workdir)
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url: str, body: bytes | None = None, timeout: float = 60, key: str | None = None) -> tuple[int, dict]:
+    """The status and JSON answer of a GET (no body) or POST."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        answer = json.loads(err.read())
+        if err.headers.get("Retry-After"):
+            answer["retry_after"] = err.headers["Retry-After"]
+        return err.code, answer
+
+
+class Server:
+    """`imdb serve ARGS` in a subprocess, on a free loopback port, until stopped."""
+
+    def __init__(self, cwd: Path, *args: str, port: int | None = None, env: dict | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+        command = [IMDB, "serve", *args, "--port", str(self.port)]
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(self.process.stdout.read().decode()[-3000:])
+            try:
+                if call(f"{self.url}/health", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError("imdb serve did not answer /health within 120 s")
+
+    def post(self, texts, key: str | None = None) -> tuple[int, dict]:
+        return call(f"{self.url}/predict", json.dumps({"texts": texts}).encode(), key=key)
+
+    def stop(self) -> str:
+        """SIGTERM, as Kubernetes stops a pod: the server ends gracefully, with exit status 0."""
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=60)
+        assert self.process.returncode == 0, out.decode()[-3000:]
+        return out.decode()

@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from tests.commands import CONFIGS, imdb, pipeline_scores, predict_records
+from tests.commands import CONFIGS, Server, imdb, pipeline_scores, predict_records
 from tests.conftest import NEGATIVE, POSITIVE, review
-from tests.deploy.test_serve import Server
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.commands import CONFIGS, imdb, pipeline_scores, predict_records
+from tests.commands import CONFIGS, Server, imdb, pipeline_scores, predict_records
 
 SHARED = Path(__file__).parents[2] / "shared"
 DEFAULT_ARCHIVE = SHARED / "data" / "imdb" / "aclImdb_labeled.tar.gz"
@@ -50,13 +50,33 @@ def test_minilm_learns_sentiment_from_a_few_hundred_reviews(archive, tmp_path):
     accuracy = float(re.search(r"test_acc\W+(\d\.\d+)", test.stdout)[1])
     # 50 steps reach 0.75 on a 2-core CPU; chance is 0.5 and the standard error on 256 reviews 0.03.
     assert accuracy >= 0.70, f"test accuracy {accuracy:.3f} on 256 real reviews after 50 steps"
-    assert_pipeline_agrees(tmp_path, best, archive, 128, "BertForSequenceClassification")
+    ours, texts = assert_pipeline_agrees(tmp_path, best, archive, 128, "BertForSequenceClassification")
+    assert_inference_client_agrees(tmp_path, ours[:10] + ours[-10:], texts[:10] + texts[-10:])
 
 
-def assert_pipeline_agrees(workdir: Path, ckpt: str, archive: Path, max_length: int, architecture: str) -> None:
+def assert_inference_client_agrees(workdir: Path, ours: list[dict], texts: list[str]) -> None:
+    """``huggingface_hub.InferenceClient`` against ``imdb serve`` of the export gets ``imdb predict``'s
+    top label and score for each of 20 real reviews (10 negative, 10 positive)."""
+    from huggingface_hub import InferenceClient
+
+    running = Server(workdir, "--model_dir", "exported", "--trainer.precision", "32-true")
+    try:
+        client = InferenceClient(model=running.url)
+        answers = [client.text_classification(text)[0] for text in texts]
+    finally:
+        running.stop()
+    assert [a.label for a in answers] == [r["label"] for r in ours]
+    worst = max(abs(a.score - r["score"]) for a, r in zip(answers, ours, strict=True))
+    print(f"InferenceClient and imdb predict agree on 20 labels; largest score gap {worst:.2e}")
+    assert worst <= 0.02
+
+
+def assert_pipeline_agrees(
+    workdir: Path, ckpt: str, archive: Path, max_length: int, architecture: str
+) -> tuple[list[dict], list[str]]:
     """The checkpoint's export, read by ``transformers.pipeline`` alone, gives ``imdb predict``'s label
     for each of 200 real test reviews short enough not to be truncated, and every probability within
-    1e-3, both in full precision."""
+    1e-3, both in full precision; ``imdb predict``'s records and the reviews."""
     import json
 
     from transformers import AutoTokenizer
@@ -81,6 +101,7 @@ def assert_pipeline_agrees(workdir: Path, ckpt: str, archive: Path, max_length: 
     worst = max(abs(scores[name] - p) for r, scores in pairs for name, p in r["probs"].items())
     print(f"{architecture}: pipeline and imdb predict agree on 200 labels; largest probability gap {worst:.2e}")
     assert worst <= 1e-3, f"a probability differs by {worst:.2e} between pipeline and imdb predict"
+    return ours, texts
 
 
 @pytest.mark.slow

@@ -173,7 +173,7 @@ def earlier_export(tmp_path_factory, tiny_encoder):
 
 
 def test_an_earlier_export_still_predicts_tests_serves_and_fits(earlier_export, imdb_archive):
-    from tests.deploy.test_serve import Server
+    from tests.commands import Server
 
     workdir, expected = earlier_export
     ours = predict_records(workdir, "--model_dir", "exported", "--data.predict_file", "short.txt")

@@ -10,9 +10,8 @@ import re
 
 import pytest
 
-from tests.commands import CONFIGS, imdb, pipeline_scores
+from tests.commands import CONFIGS, Server, imdb, pipeline_scores
 from tests.conftest import NEGATIVE, POSITIVE, review
-from tests.deploy.test_serve import Server
 
 CKPT = "runs/lightning_logs/run/checkpoints/best.ckpt"
 FP32 = ("--trainer.precision", "32-true")  # the checkpoint's and the export's batches pad alike
