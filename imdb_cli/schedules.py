@@ -1,12 +1,15 @@
-"""Learning-rate schedules: the warmup-then-decay schedule of the Hugging Face Trainer, and how the
-model's configured scheduler becomes the one Lightning steps (its length, its interval)."""
+"""Learning-rate schedules: the warmup-then-decay schedule of the Hugging Face Trainer, how the
+model's configured scheduler becomes the one Lightning steps (its length, its interval), and the
+run's length on small data (:class:`RunLength`)."""
 
 from __future__ import annotations
 
 import inspect
 import math
+import sys
 from typing import Literal
 
+import pytorch_lightning as pl
 import torch
 from jsonargparse.typing import PositiveInt, restricted_number_type
 from pytorch_lightning.cli import LRSchedulerCallable
@@ -96,3 +99,35 @@ def check_resumed_length(scheduler, planned: int | None, ckpt_path: str) -> None
         f"{ckpt_path} continues a {type(scheduler).__name__} schedule of {restored} optimizer steps, but this "
         f"run has {planned}: {new_run_hint(ckpt_path)}"
     )
+
+
+class RunLength(pl.Callback):
+    """Enough optimizer steps on small data: raise the trainer's ``max_epochs`` until the run makes
+    at least ``min_steps`` optimizer steps (the trainer's ``min_optimizer_steps``).
+
+    It acts in ``setup``, once the training split is known and before the optimizer and its
+    schedule are built, so that the schedule (warm-up included) spans the whole longer run and
+    validation, ``best.ckpt`` and early stopping act at each epoch's end. A set large enough for
+    ``max_epochs`` keeps it; ``max_steps`` still ends a run early; a resumed run counts alike.
+    """
+
+    def __init__(self, min_steps: int) -> None:
+        self.min_steps = min_steps
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        count = getattr(trainer.datamodule, "train_batches", None)
+        max_epochs = trainer.fit_loop.max_epochs
+        if stage != "fit" or not self.min_steps or count is None or trainer.fast_dev_run or max_epochs < 0:
+            return
+        batches, limit = count(), trainer.limit_train_batches
+        batches = min(batches, int(limit)) if isinstance(limit, int) else int(batches * limit)
+        steps = math.ceil(batches / trainer.accumulate_grad_batches)
+        epochs = math.ceil(self.min_steps / steps) if steps else 0
+        if epochs > max_epochs:
+            trainer.fit_loop.max_epochs = epochs
+            if trainer.is_global_zero:
+                print(
+                    f"imdb: {steps} optimizer steps an epoch: {epochs} epochs for at least {self.min_steps} "
+                    "steps (--trainer.min_optimizer_steps)",
+                    file=sys.stderr,
+                )

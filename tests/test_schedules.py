@@ -83,3 +83,23 @@ def test_resuming_into_a_longer_schedule_is_one_line(tmp_path, tiny_encoder, imd
         "with the settings it started with, or train on from its weights in a new run "
         f"(imdb export --ckpt_path {last} --output_dir DIR, then imdb fit --model_dir DIR ...)"
     )
+
+
+def test_small_data_takes_more_epochs_over_one_schedule(tmp_path, tiny_encoder, imdb_archive):
+    result = fit(tmp_path, tiny_encoder, imdb_archive, "--trainer.min_optimizer_steps", 12)
+    assert "imdb: 5 optimizer steps an epoch: 3 epochs for at least 12 steps" in result.stderr
+    run = tmp_path / "runs/lightning_logs/run"
+    last = torch.load(run / "checkpoints/last.ckpt", weights_only=False)
+    assert (last["epoch"], last["global_step"]) == (2, 15)
+    assert last["lr_schedulers"][0]["total_steps"] == 15  # one schedule over the three epochs
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert len(EventAccumulator(str(run)).Reload().Scalars("val_acc")) == 3  # best.ckpt chooses among three
+    assert "min_optimizer_steps: 12" in (run / "config.yaml").read_text()
+
+
+def test_a_set_large_enough_keeps_its_epochs(tmp_path, tiny_encoder, imdb_archive):
+    result = fit(tmp_path, tiny_encoder, imdb_archive, "--trainer.min_optimizer_steps", 5)
+    assert "optimizer steps an epoch" not in result.stderr
+    last = torch.load(tmp_path / "runs/lightning_logs/run/checkpoints/last.ckpt", weights_only=False)
+    assert (last["epoch"], last["global_step"]) == (0, 5)

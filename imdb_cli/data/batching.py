@@ -138,8 +138,11 @@ class LengthBatchSampler(Sampler[list[int]]):
     and the steps are shuffled; every epoch (``set_epoch``) reshuffles with ``seed + epoch``.
     ``random``: the shuffled order cut into batches, as a plain shuffled DataLoader would.
     ``sorted``: evaluation order, longest first, no shuffling.
+    With ``weights`` (training orders only), each epoch draws as many indices as there are samples,
+    with replacement, each with probability proportional to its weight, in place of the shuffle:
+    a class-balanced sampler for imbalanced data, as torch's ``WeightedRandomSampler``.
 
-    Every index appears exactly once per epoch over all ranks. The samples are cut into a number
+    Without weights, every index appears exactly once per epoch over all ranks. The samples are cut into a number
     of batches that is a multiple of ``num_replicas`` (batch sizes then differ by at most one), so
     that every rank takes the same number of steps without repeating samples. Only when there
     are fewer samples than that many batches (3 samples, batch size 1, 2 ranks) does a batch
@@ -155,9 +158,12 @@ class LengthBatchSampler(Sampler[list[int]]):
         mega_batches: int = 50,
         num_replicas: int = 1,
         rank: int = 0,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if order not in ("grouped", "random", "sorted"):
             raise ValueError(f"unknown batch order {order!r}")
+        if weights is not None and (order == "sorted" or len(weights) != len(lengths)):
+            raise ValueError("weights need a training order and one weight per sample")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not among {num_replicas} replicas")
         self.lengths = lengths
@@ -167,6 +173,7 @@ class LengthBatchSampler(Sampler[list[int]]):
         self.mega_batches = mega_batches
         self.num_replicas = num_replicas
         self.rank = rank
+        self.weights = weights
         self.epoch = 0
         self.skip = 0
 
@@ -201,6 +208,8 @@ class LengthBatchSampler(Sampler[list[int]]):
         key = self.lengths.__getitem__
         if self.order == "sorted":
             indices.sort(key=key, reverse=True)
+        elif self.weights is not None:
+            indices = rng.choices(indices, weights=self.weights, k=len(indices))
         else:
             rng.shuffle(indices)
         if self.order == "grouped":

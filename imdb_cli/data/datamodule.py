@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections import Counter
 from functools import cache, partial
 from pathlib import Path
 from typing import Literal
@@ -82,6 +83,10 @@ class IMDBDataModule(pl.LightningDataModule):
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
             prediction batches are always sorted by length; results keep the input order.
+        sampler: ``balanced``: each training epoch draws as many texts as the training split holds,
+            with replacement, every class equally often (the minority's texts several times, the
+            majority's not all): for imbalanced data, beside or instead of ``model.class_weights``.
+            ``null``: every training text once per epoch. Single-label classification only.
         val_fraction: share of the training data held out for validation when there is no ``val_file``;
             0 trains on every text and validates never (no best checkpoint, no early stopping).
         num_folds: k-fold cross-validation: the training data is dealt into this many folds
@@ -122,6 +127,7 @@ class IMDBDataModule(pl.LightningDataModule):
         batch_size: PositiveInt = 16,
         pad_to_multiple_of: PositiveInt | None = None,
         batching: Literal["grouped", "random"] = "grouped",
+        sampler: Literal["balanced"] | None = None,
         val_fraction: Share = 0.25,
         num_folds: PositiveInt | None = None,
         fold: NonNegativeInt = 0,
@@ -378,15 +384,7 @@ class IMDBDataModule(pl.LightningDataModule):
         pin = on_gpu if hp.pin_memory is None else hp.pin_memory
         if split == "predict":
             return DataLoader(dataset, batch_size=self.hparams.batch_size, collate_fn=collate, pin_memory=pin)
-        world, rank = self._ranks()
-        sampler = LengthBatchSampler(
-            [len(ids) for ids in dataset.input_ids],
-            self.hparams.batch_size,
-            order=self.hparams.batching if split == "train" else "sorted",
-            seed=self.hparams.seed,
-            num_replicas=world,
-            rank=rank,
-        )
+        sampler = self._batch_sampler(split)
         workers = self.hparams.num_workers
         return DataLoader(
             dataset,
@@ -396,6 +394,30 @@ class IMDBDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
             pin_memory=pin,
         )
+
+    def _batch_sampler(self, split: str) -> LengthBatchSampler:
+        dataset, hp = self.datasets[split], self.hparams
+        world, rank = self._ranks()
+        return LengthBatchSampler(
+            [len(ids) for ids in dataset.input_ids],
+            hp.batch_size,
+            order=hp.batching if split == "train" else "sorted",
+            seed=hp.seed,
+            num_replicas=world,
+            rank=rank,
+            weights=self._balanced_weights(dataset) if split == "train" and hp.sampler == "balanced" else None,
+        )
+
+    def train_batches(self) -> int:
+        """This process's training batches per epoch, known once ``setup("fit")`` has run."""
+        return len(self._batch_sampler("train"))
+
+    def _balanced_weights(self, dataset: TokenizedDataset) -> list[float]:
+        """Each training text's weight in a class-balanced draw: one over its class's count."""
+        if self.task_kind != SingleLabel.name:
+            raise UserError(f"--data.sampler balanced draws classes equally: a {self.task_kind} task has none to draw")
+        counts = Counter(dataset.labels)
+        return [1 / counts[label] for label in dataset.labels]
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train")

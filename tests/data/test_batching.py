@@ -3,6 +3,7 @@ import random
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -106,6 +107,30 @@ def test_every_sample_exactly_once_per_epoch_on_every_number_of_ranks(lengths, b
         per_rank.append(batches)
     assert len({len(batches) for batches in per_rank}) == 1  # same number of steps on every rank
     assert sorted(i for batches in per_rank for b in batches for i in b) == list(range(len(lengths)))
+
+
+@pytest.mark.parametrize("order", ["grouped", "random"])
+def test_weighted_draws_follow_the_weights_and_keep_the_epoch_length(order):
+    labels = [0] * 95 + [1] * 5
+    weights = [1 / 95] * 95 + [1 / 5] * 5
+    drawn = []
+    for epoch in range(40):
+        sampler = LengthBatchSampler([10 + i % 7 for i in range(100)], 8, order, seed=3, weights=weights)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) == 13 and sum(map(len, batches)) == 100
+        drawn += [labels[i] for b in batches for i in b]
+    assert 0.45 < sum(drawn) / len(drawn) < 0.55  # the 5% class makes half of the draws
+    again = LengthBatchSampler([10 + i % 7 for i in range(100)], 8, order, seed=3, weights=weights)
+    again.set_epoch(39)
+    assert list(again) == batches  # seeded: a resumed epoch draws the same texts
+
+
+def test_weights_need_a_training_order_and_one_per_sample():
+    with pytest.raises(ValueError):
+        LengthBatchSampler([1, 2, 3], 2, "sorted", weights=[1, 1, 1])
+    with pytest.raises(ValueError):
+        LengthBatchSampler([1, 2, 3], 2, "grouped", weights=[1, 1])
 
 
 def test_lightning_reaches_set_epoch_through_the_dataloader():

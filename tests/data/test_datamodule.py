@@ -116,6 +116,33 @@ def test_a_rare_class_is_in_both_splits(tiny_encoder, tmp_path):
     assert len(dm.datasets["val"]) == 11  # a quarter of each class: 10 of 38 and 1 of 2
 
 
+def test_a_balanced_sampler_draws_the_rare_class_as_often_as_the_common_one(tiny_encoder, tmp_path):
+    rows = ["text,label"] + [f"great film {i},common" for i in range(190)] + [f"dull plot {i},rare" for i in range(10)]
+    (tmp_path / "skewed.csv").write_text("\n".join(rows) + "\n")
+    dm = make(tiny_encoder, train_file=str(tmp_path / "skewed.csv"), sampler="balanced")
+    dm.setup("fit")
+    labels = dm.datasets["train"].labels
+    drawn = [labels[i] for epoch in range(10) for b in _epoch(dm.train_dataloader(), epoch) for i in b]
+    assert len(drawn) == 10 * len(labels)
+    assert 0.4 < drawn.count(1) / len(drawn) < 0.6
+    assert dm.train_batches() == len(dm.train_dataloader()) == 38  # 150 texts in batches of 4
+    assert sorted(i for b in dm.val_dataloader().batch_sampler for i in b) == list(range(50))  # each text once
+
+
+def _epoch(loader, epoch: int) -> list[list[int]]:
+    loader.batch_sampler.set_epoch(epoch)
+    return list(loader.batch_sampler)
+
+
+def test_a_balanced_sampler_needs_single_labels(tiny_encoder, tmp_path):
+    rows = ["text,label"] + [f"great film {i},{i}.5" for i in range(40)]
+    (tmp_path / "scores.csv").write_text("\n".join(rows) + "\n")
+    dm = make(tiny_encoder, train_file=str(tmp_path / "scores.csv"), task="regression", sampler="balanced")
+    dm.setup("fit")
+    with pytest.raises(UserError, match="sampler balanced"):
+        dm.train_dataloader()
+
+
 def test_aclimdb_regression_reads_the_star_ratings(tiny_encoder, imdb_dir):
     dm = make(tiny_encoder, source=str(imdb_dir), task="regression")
     assert dm.task_kind == "regression" and dm.label_names == ["rating"]
