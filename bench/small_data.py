@@ -116,8 +116,8 @@ def main() -> None:
     for variant in args.variant or ["shipped"]:
         for name in names:
             for seed in args.seeds:
-                key = (f"{name}_seed{seed}", seed, variant)
                 result = run(args.sets, args.runs, f"{name}_seed{seed}", seed, variant, args.threads)
+                key = (result["set"], seed, variant)
                 runs = [r for r in runs if (r["set"], r["seed"], r["variant"]) != key] + [result]
                 runs.sort(key=lambda r: (r["set"], r["variant"], r["seed"]))
                 record.write(NAME, {"config": "configs/minilm.yaml", "test_reviews": 2000, "runs": runs})

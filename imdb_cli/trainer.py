@@ -39,7 +39,6 @@ class Trainer(pl.Trainer):
                 (the default) keeps ``max_epochs`` always.
         """
         super().__init__(*args, **kwargs)
-        self.min_optimizer_steps = min_optimizer_steps
         if min_optimizer_steps:
             self.callbacks.append(RunLength(min_optimizer_steps))
 

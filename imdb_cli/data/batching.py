@@ -142,11 +142,11 @@ class LengthBatchSampler(Sampler[list[int]]):
     with replacement, each with probability proportional to its weight, in place of the shuffle:
     a class-balanced sampler for imbalanced data, as torch's ``WeightedRandomSampler``.
 
-    Without weights, every index appears exactly once per epoch over all ranks. The samples are cut into a number
-    of batches that is a multiple of ``num_replicas`` (batch sizes then differ by at most one), so
-    that every rank takes the same number of steps without repeating samples. Only when there
-    are fewer samples than that many batches (3 samples, batch size 1, 2 ranks) does a batch
-    exceed ``batch_size``.
+    Without weights, every index appears exactly once per epoch over all ranks. The samples are cut
+    into a number of batches that is a multiple of ``num_replicas`` (batch sizes then differ by at
+    most one), so that every rank takes the same number of steps without repeating samples. Only
+    when there are fewer samples than that many batches (3 samples, batch size 1, 2 ranks) does a
+    batch exceed ``batch_size``.
     """
 
     def __init__(
