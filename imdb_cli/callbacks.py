@@ -50,12 +50,17 @@ class BestCheckpoint(_AfterValidation, _InRunDir):
 
     Without a ``monitor`` it keeps the best of the task's own score (``Task.monitor``): ``val_acc``
     for a classifier, ``val_f1_micro`` for a multi-label one, the lowest ``val_mse`` for a regression.
+    A classifier trained with ``--model.class_weights`` or ``--data.sampler balanced`` keeps the best
+    macro ``val_f1``: on imbalanced data, accuracy rewards the checkpoint that favours the common class.
     """
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         task = getattr(pl_module, "task", None)
         if self.monitor is None and task is not None:
-            self.monitor, mode = task.monitor
+            balancing = getattr(pl_module.hparams, "class_weights", None) is not None or (
+                getattr(getattr(trainer.datamodule, "hparams", None), "sampler", None) == "balanced"
+            )
+            self.monitor, mode = (balancing and task.balanced_monitor) or task.monitor
             self.kth_value, self.mode = torch.tensor(torch.inf if mode == "min" else -torch.inf), mode
         super().setup(trainer, pl_module, stage)
 

@@ -1,8 +1,9 @@
 """The classification heads a model trains on its encoder, and how a trained one is read back.
 
-- ``mlp``: the reference recipe's head: the last layer's [CLS] vector through Linear → ReLU → Dropout
-  → Linear. Its two layers are named as DistilBERT's (``pre_classifier``, ``classifier``) wherever a
-  directory holds them: on DistilBERT, with the encoder's width, it is ``DistilBertForSequenceClassification``.
+- ``mlp``: the reference recipe's head: the last layer's [CLS] vector (or the mean of its token
+  vectors: ``pooling``) through Linear → ReLU → Dropout → Linear. Its two layers are named as
+  DistilBERT's (``pre_classifier``, ``classifier``) wherever a directory holds them: on DistilBERT,
+  with the encoder's width and [CLS], it is ``DistilBertForSequenceClassification``.
 - ``auto``: the head transformers' ``AutoModelForSequenceClassification`` builds for the encoder's
   architecture (BERT and MiniLM: the pooler, dropout and a Linear; RoBERTa: its classification head;
   DistilBERT: the MLP above). The model is then that class, which every Hugging Face tool loads whole.
@@ -25,6 +26,7 @@ from imdb_cli import encoders
 from imdb_cli.errors import UserError
 
 HeadKind = Literal["mlp", "auto"]
+Pooling = Literal["cls", "mean"]
 
 MLP_LAYERS = {"pre_classifier": "0", "classifier": "3"}
 """The MLP's two Linear layers as a directory names them, and as ``nn.Sequential`` numbers them."""
@@ -47,7 +49,21 @@ def default_kind(config) -> HeadKind:
     return "auto" if is_trained_classifier(config) and REMOTE_CLASS not in architectures else "mlp"
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """``(batch, width)``: the first token's vector of ``hidden`` (``cls``), or the mean of the
+    vectors of the tokens ``attention_mask`` keeps (``mean``, sentence-transformers' pooling)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
 def mlp(width: int, hidden: int, dropout: float, outputs: int) -> nn.Sequential:
+    """Linear → ReLU → Dropout → Linear; with ``hidden`` 0, Dropout → Linear alone (a linear
+    classifier of the vector, as setfit's logistic regression), numbered alike so that the output
+    layer keeps its name."""
+    if not hidden:
+        return nn.Sequential(nn.Identity(), nn.Identity(), nn.Dropout(dropout), nn.Linear(width, outputs))
     return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs))
 
 
@@ -124,6 +140,8 @@ def trained_mlp(path: str) -> dict[str, torch.Tensor] | None:
     with safe_open(weights, "pt") as f:
         keys = set(f.keys())
         wanted = {f"{layer}.{p}": f"{index}.{p}" for layer, index in MLP_LAYERS.items() for p in ("weight", "bias")}
+        if saved.get("head_hidden") == 0:  # a linear head: the output layer only
+            wanted = {theirs: ours for theirs, ours in wanted.items() if theirs.startswith("classifier.")}
         if not wanted.keys() <= keys:
             return None
         return {ours: f.get_tensor(theirs) for theirs, ours in wanted.items()}

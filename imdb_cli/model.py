@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Literal, NamedTuple
 
 import pytorch_lightning as pl
 import torch
-from jsonargparse.typing import ClosedUnitInterval, PositiveFloat, PositiveInt
+from jsonargparse.typing import ClosedUnitInterval, NonNegativeInt, PositiveFloat
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from imdb_cli import encoders, heads
+from imdb_cli import encoders, heads, warm_start
 from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.deploy.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.errors import UserError
@@ -22,12 +23,15 @@ from imdb_cli.tasks import TaskName, build_task
 
 
 class EncoderOutputs(NamedTuple):
-    """What ``get_outputs`` returns: every token's last-layer embedding and the [CLS] vector."""
+    """What ``get_outputs`` returns: every token's last-layer embedding, the [CLS] vector, and the
+    vector the head classifies."""
 
     hidden_states: torch.Tensor
     """``(batch, tokens, width)`` last hidden layer; padded positions are meaningless."""
     cls: torch.Tensor
-    """``(batch, width)`` the first token's vector, which the head classifies."""
+    """``(batch, width)`` the first token's vector."""
+    pooled: torch.Tensor
+    """``(batch, width)`` what the ``mlp`` head reads (``pooling``): the [CLS] vector, or the mean of the tokens'."""
 
 
 class SentimentClassifier(pl.LightningModule):
@@ -55,6 +59,20 @@ class SentimentClassifier(pl.LightningModule):
         task_kind: ``classification``, ``multi_label`` or ``regression``; linked from the data (its
             ``task``, and its labels), not set on its own.
         head_hidden: ``mlp`` head only: width of its hidden layer; by default the encoder's width.
+            0: no hidden layer, the vector through dropout and one Linear (a linear classifier, as
+            setfit's logistic regression: with a few dozen labels, the better start).
+        pooling: ``mlp`` head only: the vector it reads. ``cls``: the first token's, as in the
+            reference recipe. ``mean``: the mean of the text's token vectors, the sentence
+            embedding sentence-transformers models (all-MiniLM-L6-v2 among them) were trained to
+            give, and what setfit classifies: far better than [CLS] from a few dozen labelled texts
+            (docs: benchmarks/small-data.md). Its export loads with ``trust_remote_code``.
+        head_warm_start: ``mlp`` head only (an ``auto`` head, and FSDP, skip it): before
+            fine-tuning, fit the new head on the frozen encoder's vectors of up to this many
+            training texts (one pass of the encoder over them, then a few hundred steps of the head
+            alone), so that fine-tuning starts from a trained head instead of a random one: linear
+            probing, then fine-tuning. It matters most with few labels (docs:
+            benchmarks/small-data.md). 0: the head starts at random. Not when resuming, nor for a
+            head that was trained already.
         dropout: dropout probability in the head: between the ``mlp`` head's two layers, before an
             ``auto`` head's output layer (its config's ``classifier_dropout``).
         attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
@@ -92,7 +110,9 @@ class SentimentClassifier(pl.LightningModule):
         encoder: str = "distilbert-base-uncased",
         label_names: list[str] | None = None,
         head: heads.HeadKind | None = None,
-        head_hidden: PositiveInt | None = None,
+        head_hidden: NonNegativeInt | None = None,
+        pooling: heads.Pooling = "cls",
+        head_warm_start: NonNegativeInt = 0,
         dropout: ClosedUnitInterval = 0.2,
         attention_dropout: ClosedUnitInterval | None = 0.0,
         optimizer: OptimizerCallable = torch.optim.Adam,
@@ -153,6 +173,11 @@ class SentimentClassifier(pl.LightningModule):
         self._check_max_length(config)
         self._trained_head = False
         if hp.head == "auto":
+            if hp.pooling != "cls":
+                raise UserError(
+                    f"--model.pooling {hp.pooling} is for --model.head mlp (an auto head reads its own): "
+                    "give --model.pooling cls"
+                )
             self._trained_head = pretrained and heads.is_trained_classifier(config)
             if self._trained_head:
                 heads.check_labels(config, hp.encoder, self.label_names, self.task.name == "regression")
@@ -167,11 +192,11 @@ class SentimentClassifier(pl.LightningModule):
     def _build_mlp(self, pretrained: bool, config) -> None:
         hp = self.hparams
         self.encoder = encoders.load_encoder(hp.encoder, pretrained, hp.attention_dropout)
-        # The head reads the [CLS] hidden state, never the pooler: frozen, DDP expects no gradient for it.
+        # The head reads the last hidden layer, never the pooler: frozen, DDP expects no gradient for it.
         pooler = getattr(self.encoder, "pooler", None)
         if pooler is not None:
             pooler.requires_grad_(False)
-        hidden = hp.head_hidden or self.encoder.config.hidden_size
+        hidden = self.encoder.config.hidden_size if hp.head_hidden is None else hp.head_hidden
         self.head = heads.mlp(self.encoder.config.hidden_size, hidden, hp.dropout, self.task.out_features)
         trained = heads.trained_mlp(encoders.resolve(hp.encoder)) if pretrained else None
         self._trained_head = trained is not None
@@ -229,7 +254,7 @@ class SentimentClassifier(pl.LightningModule):
 
     @property
     def embedding_width(self) -> int:
-        """The width of the [CLS] vectors the head reads."""
+        """The width of the vectors the head reads."""
         return (self.runtime or self.backbone).config.hidden_size
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -265,11 +290,11 @@ class SentimentClassifier(pl.LightningModule):
     def get_outputs(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> EncoderOutputs:
-        """The encoder's last hidden layer and [CLS] vector, for embeddings and downstream use.
-        ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
+        """The encoder's last hidden layer, [CLS] vector and pooled vector, for embeddings and
+        downstream use. ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
         segments = self._segments_of(token_type_ids)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **segments)[0]
-        return EncoderOutputs(hidden, hidden[:, 0])
+        return EncoderOutputs(hidden, hidden[:, 0], heads.pool(hidden, attention_mask, self.hparams.pooling))
 
     def _segments_of(self, token_type_ids: torch.Tensor | None) -> dict:
         """The segment ids as keyword arguments, for an encoder that reads them."""
@@ -287,7 +312,7 @@ class SentimentClassifier(pl.LightningModule):
     def logits_and_cls(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The logits and the [CLS] vectors they come from, from PyTorch or from the ONNX graph."""
+        """The logits and the vectors they come from ([CLS] or pooled), from PyTorch or from the ONNX graph."""
         if self.runtime is not None:
             return self.runtime(input_ids, attention_mask, token_type_ids)
         if self.classifier is not None:
@@ -296,8 +321,8 @@ class SentimentClassifier(pl.LightningModule):
                 input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **segments
             )
             return out.logits, out.hidden_states[-1][:, 0]
-        cls = self.get_outputs(input_ids, attention_mask, token_type_ids).cls
-        return self.head(cls), cls
+        pooled = self.get_outputs(input_ids, attention_mask, token_type_ids).pooled
+        return self.head(pooled), pooled
 
     def setup(self, stage: str) -> None:
         """What the task takes from the training split (read by now): class weights, a target's scale."""
@@ -306,6 +331,27 @@ class SentimentClassifier(pl.LightningModule):
             trained_head = getattr(self, "_trained_head", False)
             self.task.fit_to(targets, self.hparams.class_weights, trained_head=trained_head)
             self._log_every_epoch(len(targets))
+
+    def on_fit_start(self) -> None:
+        """Fit a new head on the frozen encoder's vectors before fine-tuning (``head_warm_start``)."""
+        limit, trainer = self.hparams.head_warm_start, self.trainer
+        if not limit or trainer.ckpt_path is not None or self._trained_head:
+            return
+        if self.head is None or "FSDP" in type(trainer.strategy).__name__:  # FSDP: the head's weights are sharded
+            why = "an auto head" if self.head is None else "under FSDP, the head"
+            self._say(f"imdb: --model.head_warm_start is for the mlp head: {why} starts as initialised")
+            return
+        vectors, targets = warm_start.embed(self, trainer.datamodule.train_dataloader(), limit)
+        before, after = warm_start.fit_head(self.head, lambda x, y: self.task.loss(x, y, True), vectors, targets)
+        warm_start.broadcast(self.head)
+        self._say(
+            f"imdb: head fitted on the frozen encoder's vectors of {len(targets)} texts, "
+            f"loss {before:.3f} → {after:.3f} (--model.head_warm_start)"
+        )
+
+    def _say(self, line: str) -> None:
+        if self.trainer.is_global_zero:
+            print(line, file=sys.stderr)
 
     def _log_every_epoch(self, samples: int) -> None:
         """Log ``train_loss`` at least once an epoch: a small fit's epoch has fewer batches than

@@ -107,7 +107,9 @@ class RunLength(pl.Callback):
 
     It acts in ``setup``, once the training split is known and before the optimizer and its
     schedule are built, so that the schedule (warm-up included) spans the whole longer run and
-    validation, ``best.ckpt`` and early stopping act at each epoch's end. A set large enough for
+    validation and ``best.ckpt`` act at each epoch's end. Early stopping acts only once the run has
+    made ``min_steps`` (the trainer's ``min_steps``): a validation split of a few texts would
+    otherwise stop a run of a few dozen labels in its first epochs. A set large enough for
     ``max_epochs`` keeps it; ``max_steps`` still ends a run early; a resumed run counts alike.
     """
 
@@ -119,6 +121,7 @@ class RunLength(pl.Callback):
         max_epochs = trainer.fit_loop.max_epochs
         if stage != "fit" or not self.min_steps or count is None or trainer.fast_dev_run or max_epochs < 0:
             return
+        trainer.fit_loop.epoch_loop.min_steps = max(trainer.fit_loop.min_steps or 0, self.min_steps)
         batches, limit = count(), trainer.limit_train_batches
         batches = min(batches, int(limit)) if isinstance(limit, int) else int(batches * limit)
         steps = math.ceil(batches / trainer.accumulate_grad_batches)

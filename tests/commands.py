@@ -16,10 +16,23 @@ CONFIGS = Path(__file__).parent.parent / "configs"
 IMDB = str(Path(sys.executable).with_name("imdb"))
 
 
+SMALL_DATA_RULES = {"--trainer.min_optimizer_steps": "0", "--data.min_val_texts": "0"}
+"""The shipped configs' rules for small sets, which the tests' tiny fixtures would meet at every fit:
+hundreds of steps over a few dozen texts, and no validation."""
+
+
+def argv(*args) -> list[str]:
+    """``imdb ARGS`` as the tests run it: for a training command, the small-data rules off unless given."""
+    args = [str(arg) for arg in args]
+    if args and args[0] in ("fit", "sweep", "lr_find"):
+        args += [item for flag, value in SMALL_DATA_RULES.items() if flag not in args for item in (flag, value)]
+    return args
+
+
 def imdb(*args: str, cwd: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(
-        [IMDB, *map(str, args)], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=300
+        [IMDB, *argv(*args)], cwd=cwd, input=stdin, capture_output=True, text=True, env=env, timeout=300
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]

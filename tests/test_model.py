@@ -33,6 +33,23 @@ def test_get_outputs_returns_token_states_and_cls_vector(tiny_encoder):
     outputs = model.get_outputs(*batch(2, 5))
     assert outputs.hidden_states.shape == (2, 5, 32)
     assert torch.equal(outputs.cls, outputs.hidden_states[:, 0])
+    assert torch.equal(outputs.pooled, outputs.cls)
+
+
+def test_mean_pooling_averages_the_tokens_the_mask_keeps(tiny_encoder):
+    model = make(tiny_encoder, pooling="mean").eval()
+    ids, mask = batch(2, 6)
+    outputs = model.get_outputs(ids, mask)
+    torch.testing.assert_close(outputs.pooled[0], outputs.hidden_states[0, :4].mean(0))
+    torch.testing.assert_close(outputs.pooled[1], outputs.hidden_states[1].mean(0))
+    logits, pooled = model.logits_and_cls(ids, mask)
+    torch.testing.assert_close(logits, model.head(outputs.pooled))
+    torch.testing.assert_close(pooled, outputs.pooled)
+
+
+def test_mean_pooling_is_for_the_mlp_head(tiny_encoder):
+    with pytest.raises(UserError, match=r"--model\.pooling mean is for .*: give --model\.pooling cls"):
+        make(tiny_encoder, head="auto", pooling="mean")
 
 
 def test_encoder_trains_with_dropout_on(tiny_encoder):
@@ -56,12 +73,13 @@ def test_fit_with_balanced_weights_and_a_report_per_class(tmp_path, tiny_encoder
     rows = ["text,label"] + [f"great wonderful film {i},common" for i in range(40)]
     rows += [f"awful boring plot {i},rare" for i in range(8)]
     (tmp_path / "skewed.csv").write_text("\n".join(rows) + "\n")
-    imdb(
+    fit = imdb(
         "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.train_file", "skewed.csv",
         "--data.test_file", "skewed.csv", "--data.max_length", 16, "--data.batch_size", 8,
         "--model.class_weights", "balanced", "--trainer.default_root_dir", "runs",
         "--trainer.logger.init_args.version", "run", cwd=tmp_path,
     )  # fmt: skip
+    assert "best.ckpt (val_f1=" in fit.stdout  # macro F1 chooses, not accuracy, when the classes are balanced
     imdb("test", "--ckpt_path", "runs/lightning_logs/run/checkpoints/best.ckpt", cwd=tmp_path)
     report = json.loads((tmp_path / "runs/lightning_logs/run/test/best/test_metrics.json").read_text())
     assert report["per_class"]["rare"]["support"] == 8 and set(report["per_class"]) == {"common", "rare"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tests.commands import IMDB
+from tests.commands import IMDB, argv
 
 ROOT = Path(__file__).parent.parent
 
@@ -37,7 +37,7 @@ def fit_args(encoder: Path, archive: Path, root: str) -> list[str]:
 def imdb_with_tests(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """`imdb` that can import the callbacks of tests/crash_callbacks.py."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([IMDB, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run([IMDB, *argv(*args)], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
     assert not check or result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -137,9 +137,11 @@ def exported_defaults(path: str | Path, encoder: bool = True) -> dict:
     defaults |= {"model.head": head, "data.task": task}
     if names:
         defaults["data.label_names"] = names
-    hidden = meta.get("head_hidden") or config.get("head_hidden")
-    if head == "mlp" and hidden:
+    hidden = next((h for h in (meta.get("head_hidden"), config.get("head_hidden")) if h is not None), None)
+    if head == "mlp" and hidden is not None:
         defaults["model.head_hidden"] = hidden
+    if head == "mlp" and config.get("head_pooling"):
+        defaults["model.pooling"] = config["head_pooling"]
     dropout = meta.get("dropout", next((config[k] for k in DROPOUT_KEYS if config.get(k) is not None), None))
     if dropout is not None:
         defaults["model.dropout"] = dropout

@@ -21,11 +21,14 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 class MLPHeadForSequenceClassification(PreTrainedModel):
-    """The encoder (``AutoModel`` of the config), its last layer's first-token ([CLS]) vector through
-    ``pre_classifier`` → ReLU → dropout → ``classifier``: DistilBERT's head, on any encoder.
+    """The encoder (``AutoModel`` of the config), its last layer's first-token ([CLS]) vector, or the
+    mean of its token vectors, through ``pre_classifier`` → ReLU → dropout → ``classifier``:
+    DistilBERT's head, on any encoder.
 
-    The config's ``head_hidden`` is the hidden layer's width (the encoder's by default) and
-    ``head_dropout`` the dropout probability; ``problem_type`` chooses the loss when labels are given.
+    The config's ``head_hidden`` is the hidden layer's width (the encoder's by default; 0: none, the
+    vector goes through dropout to ``classifier`` alone),
+    ``head_dropout`` the dropout probability, ``head_pooling`` ``cls`` (the default) or ``mean``;
+    ``problem_type`` chooses the loss when labels are given.
     """
 
     # Attention is the encoder's: its own class refuses an implementation it lacks.
@@ -36,10 +39,11 @@ class MLPHeadForSequenceClassification(PreTrainedModel):
         encoder = AutoModel.from_config(config)
         self.base_model_prefix = type(encoder).base_model_prefix
         setattr(self, self.base_model_prefix, encoder)
-        hidden = getattr(config, "head_hidden", None) or config.hidden_size
-        self.pre_classifier = nn.Linear(config.hidden_size, hidden)
+        hidden = getattr(config, "head_hidden", None)
+        hidden = config.hidden_size if hidden is None else hidden
+        self.pre_classifier = nn.Linear(config.hidden_size, hidden) if hidden else None
         self.dropout = nn.Dropout(getattr(config, "head_dropout", 0.0))
-        self.classifier = nn.Linear(hidden, config.num_labels)
+        self.classifier = nn.Linear(hidden or config.hidden_size, config.num_labels)
         self._segments = "token_type_ids" in inspect.signature(encoder.forward).parameters
         self.post_init()
 
@@ -59,14 +63,25 @@ class MLPHeadForSequenceClassification(PreTrainedModel):
             input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states,
             output_attentions=output_attentions, **extra,
         )  # fmt: skip
-        cls = outputs[0][:, 0]
-        logits = self.classifier(self.dropout(torch.relu(self.pre_classifier(cls))))
+        vector = self.pooled(outputs[0], attention_mask)
+        if self.pre_classifier is not None:
+            vector = torch.relu(self.pre_classifier(vector))
+        logits = self.classifier(self.dropout(vector))
         return SequenceClassifierOutput(
             loss=None if labels is None else self._loss(logits, labels),
             logits=logits,
             hidden_states=getattr(outputs, "hidden_states", None),
             attentions=getattr(outputs, "attentions", None),
         )
+
+    def pooled(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The vector the head reads: [CLS], or (``head_pooling: mean``) the mean over the unmasked tokens."""
+        if getattr(self.config, "head_pooling", "cls") != "mean":
+            return hidden[:, 0]
+        if attention_mask is None:
+            return hidden.mean(1)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss transformers' own sequence classifiers compute for the config's ``problem_type``."""

@@ -32,7 +32,8 @@ OPSET = 17
 
 
 class _Classifier(nn.Module):
-    """A transformers sequence classifier as the graph's function: token ids in, ``(logits, cls)`` out."""
+    """A transformers sequence classifier as the graph's function: token ids in, ``(logits, cls)`` out:
+    ``cls`` is the vector the head reads."""
 
     def __init__(self, classifier: nn.Module, segments: bool) -> None:
         super().__init__()
@@ -41,7 +42,9 @@ class _Classifier(nn.Module):
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         extra = {"token_type_ids": token_type_ids} if self.segments else {}
         out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **extra)
-        return out.logits, out.hidden_states[-1][:, 0]
+        pooled = getattr(self.classifier, "pooled", None)  # imdb-cli's own class: [CLS] or the mean
+        last = out.hidden_states[-1]
+        return out.logits, pooled(last, attention_mask) if pooled else last[:, 0]
 
 
 def write_onnx(classifier: nn.Module, directory: Path, quantize: str | None = None, pairs: bool = False) -> dict:

@@ -53,8 +53,10 @@ def _mlp_model(model) -> nn.Module:
     encoder, head = model.encoder, model.head
     config = copy.deepcopy(encoder.config)
     config.num_labels = head[3].out_features
-    width, hidden = head[0].in_features, head[0].out_features
-    if config.model_type == "distilbert" and hidden == width:
+    width = encoder.config.hidden_size
+    hidden = head[0].out_features if isinstance(head[0], nn.Linear) else 0  # 0: a linear head
+    pooling = model.hparams.pooling
+    if config.model_type == "distilbert" and hidden == width and pooling == "cls":
         from transformers import DistilBertForSequenceClassification
 
         config.seq_classif_dropout = head[2].p
@@ -62,12 +64,13 @@ def _mlp_model(model) -> nn.Module:
     else:
         from imdb_cli.deploy.modeling_imdb_cli import MLPHeadForSequenceClassification
 
-        config.head_hidden, config.head_dropout = hidden, head[2].p
+        config.head_hidden, config.head_dropout, config.head_pooling = hidden, head[2].p, pooling
         config.auto_map = {"AutoModelForSequenceClassification": f"{REMOTE_FILE.stem}.{heads.REMOTE_CLASS}"}
         hf = MLPHeadForSequenceClassification(config)
     state = {f"{hf.base_model_prefix}.{k}": v for k, v in encoder.state_dict().items()}
+    ours = head.state_dict()
     for name, index in heads.MLP_LAYERS.items():
-        state |= {f"{name}.{p}": head.state_dict()[f"{index}.{p}"] for p in ("weight", "bias")}
+        state |= {f"{name}.{p}": ours[f"{index}.{p}"] for p in ("weight", "bias") if f"{index}.{p}" in ours}
     hf.load_state_dict(state)
     return hf
 

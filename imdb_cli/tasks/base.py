@@ -30,6 +30,9 @@ class Task(nn.Module):
     """The ``--data.task`` value, and what ``model.task`` records."""
     monitor: ClassVar[tuple[str, str]]
     """The validation metric ``best.ckpt`` keeps, and ``max`` or ``min``."""
+    balanced_monitor: ClassVar[tuple[str, str] | None] = None
+    """What ``best.ckpt`` keeps instead when training balances the classes (class weights, a balanced
+    sampler): a score that predicting the common class everywhere does not win."""
     fields: ClassVar[tuple[str, ...]]
     """The fields of a prediction record, which a column copied from the input must not replace."""
 

@@ -25,6 +25,7 @@ class SingleLabel(Task):
 
     name = "classification"
     monitor = ("val_acc", "max")
+    balanced_monitor = ("val_f1", "max")  # macro: each class counts alike
     fields = ("line", "label", "score", "probs", "embedding")
 
     @staticmethod

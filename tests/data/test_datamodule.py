@@ -129,6 +129,20 @@ def test_a_balanced_sampler_draws_the_rare_class_as_often_as_the_common_one(tiny
     assert sorted(i for b in dm.val_dataloader().batch_sampler for i in b) == list(range(50))  # each text once
 
 
+def test_a_split_under_min_val_texts_is_not_held_out(tiny_encoder, tmp_path, capsys):
+    rows = ["text,label"] + [f"great film {i},pos" for i in range(16)] + [f"dull plot {i},neg" for i in range(16)]
+    (tmp_path / "few.csv").write_text("\n".join(rows) + "\n")
+    dm = make(tiny_encoder, train_file=str(tmp_path / "few.csv"), min_val_texts=10, cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    assert len(dm.datasets["train"]) == 32 and not dm.validates and dm.val_dataloader() == []
+    assert "8 of 32 texts would validate, under --data.min_val_texts 10" in capsys.readouterr().err
+    with pytest.raises(UserError, match=r"under --data\.min_val_texts"):
+        dm.setup("validate")
+    held = make(tiny_encoder, train_file=str(tmp_path / "few.csv"), min_val_texts=8, cache_dir=str(tmp_path / "c"))
+    held.setup("fit")  # the cache keeps the two splits apart
+    assert (len(held.datasets["train"]), len(held.datasets["val"])) == (24, 8) and held.validates
+
+
 def _epoch(loader, epoch: int) -> list[list[int]]:
     loader.batch_sampler.set_epoch(epoch)
     return list(loader.batch_sampler)

@@ -1,0 +1,33 @@
+import torch
+from torch import nn
+
+from imdb_cli import heads, warm_start
+from tests.commands import CONFIGS, imdb
+
+
+def test_the_head_is_fitted_to_the_vectors_with_a_penalty_that_keeps_it_unsure():
+    torch.manual_seed(0)
+    vectors = torch.randn(24, 8)
+    targets = (vectors[:, 0] > 0).long()
+    for hidden in (0, 16):
+        head = heads.mlp(8, hidden, 0.2, 2).train()
+        before, after = warm_start.fit_head(head, nn.functional.cross_entropy, vectors, targets)
+        assert after < before and head.training  # its mode is given back
+        with torch.no_grad():
+            assert (head.eval()(vectors).argmax(-1) == targets).all()
+            assert after > 0.01  # not certain of every text: fine-tuning still has a gradient
+
+
+def test_a_fit_starts_from_a_head_fitted_on_the_frozen_encoder(tmp_path, tiny_encoder, imdb_archive):
+    fit = imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
+        "--data.max_length", 16, "--data.batch_size", 4, "--model.head", "mlp", "--model.pooling", "mean",
+        "--model.head_hidden", 0, "--model.head_warm_start", 10, "--trainer.max_steps", 2, cwd=tmp_path,
+    )  # fmt: skip
+    assert "imdb: head fitted on the frozen encoder's vectors of 10 texts, loss " in fit.stderr
+    auto = imdb(
+        "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
+        "--data.max_length", 16, "--model.head", "auto", "--model.pooling", "cls", "--model.head_warm_start", 10,
+        "--trainer.max_steps", 1, cwd=tmp_path,
+    )  # fmt: skip
+    assert "imdb: --model.head_warm_start is for the mlp head: an auto head starts as initialised" in auto.stderr
