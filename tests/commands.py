@@ -22,9 +22,9 @@ hundreds of steps over a few dozen texts, and no validation."""
 
 
 def argv(*args) -> list[str]:
-    """``imdb ARGS`` as the tests run it: for a training command, the small-data rules off unless given."""
+    """``imdb ARGS`` as the tests run it: for ``fit``, the small-data rules off unless given."""
     args = [str(arg) for arg in args]
-    if args and args[0] in ("fit", "sweep", "lr_find"):
+    if args and args[0] == "fit":
         args += [item for flag, value in SMALL_DATA_RULES.items() if flag not in args for item in (flag, value)]
     return args
 

@@ -20,17 +20,17 @@ import torch
 from imdb_cli.errors import UserError
 from imdb_cli.tuning.sweep_file import read_sweep_file
 from imdb_cli.tuning.trial import ReportToSweep, run_trial
-from tests.commands import CONFIGS, IMDB, argv, imdb
+from tests.commands import CONFIGS, IMDB, imdb
 
 LR = "parameters:\n  model.scheduler.init_args.max_lr: {low: 1.0e-5, high: 1.0e-3, log: true}\n"
 
 
 def sweep_args(encoder, archive, sweep_file, *extra) -> list:
-    return argv(
+    return [
         "sweep", "--config", CONFIGS / "minilm.yaml", "--sweep", sweep_file, "--model.encoder", encoder,
         "--data.source", archive, "--data.max_length", 24, "--data.batch_size", 4, "--trainer.default_root_dir",
         "run", *extra,
-    )  # fmt: skip
+    ]  # fmt: skip
 
 
 def trials(workdir: Path) -> list[dict]:
