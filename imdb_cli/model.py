@@ -64,15 +64,14 @@ class SentimentClassifier(pl.LightningModule):
         pooling: ``mlp`` head only: the vector it reads. ``cls``: the first token's, as in the
             reference recipe. ``mean``: the mean of the text's token vectors, the sentence
             embedding sentence-transformers models (all-MiniLM-L6-v2 among them) were trained to
-            give, and what setfit classifies: far better than [CLS] from a few dozen labelled texts
-            (docs: benchmarks/small-data.md). Its export loads with ``trust_remote_code``.
+            give, and what setfit classifies: better than [CLS] from a few dozen labelled texts
+            (CHANGELOG, 2026-12-05). Its export loads with ``trust_remote_code``.
         head_warm_start: ``mlp`` head only (an ``auto`` head, and FSDP, skip it): before
             fine-tuning, fit the new head on the frozen encoder's vectors of up to this many
             training texts (one pass of the encoder over them, then a few hundred steps of the head
             alone), so that fine-tuning starts from a trained head instead of a random one: linear
-            probing, then fine-tuning. It matters most with few labels (docs:
-            benchmarks/small-data.md). 0: the head starts at random. Not when resuming, nor for a
-            head that was trained already.
+            probing, then fine-tuning. It matters most with few labels (CHANGELOG, 2026-12-05).
+            0: the head starts at random. Not when resuming, nor for a head that was trained already.
         dropout: dropout probability in the head: between the ``mlp`` head's two layers, before an
             ``auto`` head's output layer (its config's ``classifier_dropout``).
         attention_dropout: dropout on the encoder's attention probabilities while fine-tuning;
