@@ -10,7 +10,7 @@ RUNS ?= runs
 # The real-data tests run on IMDB_ARCHIVE when it is set, else on ARCHIVE when that file exists; else they skip.
 export IMDB_ARCHIVE ?= $(wildcard $(ARCHIVE))
 
-.PHONY: install test lint format docs reference fit demo bench clean
+.PHONY: install test lint format docs reference fit demo bench bench-small clean
 
 install: $(VENV)/.installed
 
@@ -76,6 +76,17 @@ bench: install
 	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
 	$(BIN)/python bench/demo.py --archive $(ARCHIVE)
 	$(BIN)/python bench/head_choice.py --archive $(ARCHIVE)
+	$(BIN)/python docs/generate.py
+
+# The small-data benchmark (docs/benchmarks/small-data.md): about two hours on a 2-core CPU. setfit's side runs
+# in its own environment: python -m venv setfit-venv && setfit-venv/bin/pip install setfit, then
+# setfit-venv/bin/python bench/setfit_baseline.py --sets $(RUNS)/small/sets --shots 8 16 (then --shots 64 --seeds 0)
+bench-small: install
+	$(BIN)/python bench/small_sets.py --archive $(ARCHIVE) --out $(RUNS)/small/sets
+	$(BIN)/python bench/small_data.py --sets $(RUNS)/small/sets --runs $(RUNS)/small --sets_of few --shots 8 16 64 --threads 1
+	$(BIN)/python bench/small_data.py --sets $(RUNS)/small/sets --runs $(RUNS)/small --sets_of skewed \
+		--variant class_weights --threads 1
+	$(BIN)/python bench/head_choice.py --archive $(ARCHIVE) --heads mlp --out bench/results/recipe_2000.json
 	$(BIN)/python docs/generate.py
 
 clean:

@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--max_length", type=int, default=256)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--heads", nargs="+", choices=["mlp", "auto"], default=["mlp", "auto"])
     parser.add_argument("--out", default=str(ROOT / "bench/results/heads.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="head_choice."))
@@ -42,7 +43,7 @@ def main() -> None:
     ]  # fmt: skip
     runs = []
     for seed in args.seeds:
-        for head in ("mlp", "auto"):
+        for head in args.heads:
             root = work / f"{head}-{seed}"
             fit_s, out = timed(
                 [*IMDB, "fit", "--config", str(ROOT / "configs/minilm.yaml"), *data, "--model.head", head,
@@ -60,11 +61,18 @@ def main() -> None:
             runs.append({"head": head, "seed": seed, "test_acc": acc, "fit_seconds": round(fit_s, 1)})
             print(runs[-1], flush=True)
     summary = {}
-    for head in ("mlp", "auto"):
+    for head in args.heads:
         accs = [r["test_acc"] for r in runs if r["head"] == head]
         summary[head] = {"mean": round(statistics.mean(accs), 4), "std": round(statistics.stdev(accs), 4)}
-    difference = summary["auto"]["mean"] - summary["mlp"]["mean"]
-    noise = (summary["auto"]["std"] ** 2 / len(args.seeds) + summary["mlp"]["std"] ** 2 / len(args.seeds)) ** 0.5
+    compared = {}
+    if len(summary) == 2:
+        difference = summary["auto"]["mean"] - summary["mlp"]["mean"]
+        noise = (summary["auto"]["std"] ** 2 / len(args.seeds) + summary["mlp"]["std"] ** 2 / len(args.seeds)) ** 0.5
+        compared = {
+            "auto_minus_mlp": round(difference, 4),
+            "standard_error": round(noise, 4),
+            "beyond_noise": abs(difference) > 2 * noise,
+        }
     results = {
         "encoder": "all-MiniLM-L6-v2 (configs/minilm.yaml)",
         "train_reviews": args.train,
@@ -73,12 +81,10 @@ def main() -> None:
         "max_length": args.max_length,
         "runs": runs,
         "summary": summary,
-        "auto_minus_mlp": round(difference, 4),
-        "standard_error": round(noise, 4),
-        "beyond_noise": abs(difference) > 2 * noise,
+        **compared,
     }
     print(json.dumps(results, indent=1))
-    record.write("heads", results, args.out)
+    record.write(Path(args.out).stem, results, args.out)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@
 
     python bench/small_sets.py --archive ../shared/data/imdb/aclImdb_labeled.tar.gz --out runs/small/sets
     python bench/small_data.py --sets runs/small/sets --runs runs/small --sets_of few --shots 8 16 64
+    python bench/small_data.py --sets runs/small/sets --runs runs/small --sets_of skewed --variant class_weights
     python bench/small_data.py --sets runs/small/sets --runs runs/small --sets_of skewed \\
         --variant class_weights --variant sampler --variant steps500
 
 Every run is two whole processes, as a user runs them: ``imdb fit --config configs/minilm.yaml
 --data.train_file SET --seed_everything SEED`` with the variant's options, then ``imdb test`` of its
-``best.ckpt`` on ``test.csv``. The variants:
+``best.ckpt`` (``last.ckpt`` when the set was too small to validate) on ``test.csv``. The variants:
 
-- ``shipped``: the config as it is (one epoch);
+- ``shipped``: the config as it is (its small-data rules: at least 100 optimizer steps, no validation
+  split under 100 texts, the head fitted before fine-tuning);
 - ``steps500``: ``--trainer.min_optimizer_steps 500``, as many epochs as make 500 optimizer steps;
 - ``class_weights``: ``--model.class_weights balanced``;
 - ``sampler``: ``--data.sampler balanced``;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -61,14 +64,16 @@ def imdb(*args: str, log: Path, threads: int | None) -> float:
 
 def run(sets: Path, runs: Path, name: str, seed: int, variant: str, threads: int | None) -> dict:
     root = runs / variant / f"{name}_run{seed}"
-    root.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)  # a checkpoint left from an earlier run would be tested instead
+    root.mkdir(parents=True)
     fit_s = imdb(
         "fit", "--config", CONFIG, "--data.train_file", sets / f"{name}.csv", "--data.test_file", sets / "test.csv",
         "--seed_everything", seed, "--trainer.default_root_dir", root, "--trainer.logger.init_args.version", "run",
         *VARIANTS[variant], log=root / "fit.log", threads=threads,
     )  # fmt: skip
     checkpoints = root / "lightning_logs" / "run" / "checkpoints"
-    ckpt = checkpoints / "best.ckpt"
+    ckpt = checkpoints / "best.ckpt"  # a set too small to hold out --data.min_val_texts trains without one
+    ckpt = ckpt if ckpt.exists() else checkpoints / "last.ckpt"
     last = _load(checkpoints / "last.ckpt")
     test_s = imdb(
         "test", "--ckpt_path", ckpt, "--trainer.logger", "false", "--report_dir", root / "test",
@@ -85,6 +90,7 @@ def run(sets: Path, runs: Path, name: str, seed: int, variant: str, threads: int
         "minority_recall": round(report["per_class"][MINORITY]["recall"], 4),
         "epochs": last["epoch"] + 1,
         "steps": last["global_step"],
+        "checkpoint": ckpt.name,
         "best_epoch": _load(ckpt)["epoch"],
         "fit_s": round(fit_s, 1),
         "test_s": round(test_s, 1),
@@ -112,12 +118,12 @@ def main() -> None:
     args = parser.parse_args()
     names = [f"few{k}" for k in args.shots] if args.sets_of == "few" else ["skewed"]
     path = record.RESULTS / f"{NAME}.json"
-    runs = json.loads(path.read_text())["results"]["runs"] if path.exists() else []
     for variant in args.variant or ["shipped"]:
         for name in names:
             for seed in args.seeds:
                 result = run(args.sets, args.runs, f"{name}_seed{seed}", seed, variant, args.threads)
                 key = (result["set"], seed, variant)
+                runs = json.loads(path.read_text())["results"]["runs"] if path.exists() else []  # another may add
                 runs = [r for r in runs if (r["set"], r["seed"], r["variant"]) != key] + [result]
                 runs.sort(key=lambda r: (r["set"], r["variant"], r["seed"]))
                 record.write(NAME, {"config": "configs/minilm.yaml", "test_reviews": 2000, "runs": runs})

@@ -73,8 +73,10 @@ class BestCheckpoint(_AfterValidation, _InRunDir):
 class LastCheckpoint(_InRunDir):
     """``last.ckpt``: the newest training state, to resume from with ``--ckpt_path``.
 
-    Written every ``every_n_train_steps`` optimizer steps and at the end of every training epoch
-    (whether or not validation ran), each time replacing the one before.
+    Written every ``every_n_train_steps`` optimizer steps, at the end of the last training epoch
+    and of any other after which that many steps have passed since the last save (whether or not
+    validation ran), and at the end of the fit, each time replacing the one before: a small set's
+    run of a hundred two-step epochs writes it a few times, not a hundred.
 
     Args:
         every_n_train_steps: optimizer steps between two saves within an epoch; a crash loses at
@@ -86,7 +88,9 @@ class LastCheckpoint(_InRunDir):
         super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._should_skip_saving_checkpoint(trainer):
+        last = trainer.should_stop or trainer.current_epoch + 1 >= trainer.max_epochs
+        due = last or trainer.global_step - self._last_global_step_saved >= self._every_n_train_steps
+        if due and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -119,7 +123,9 @@ class ModelSummary(callbacks.ModelSummary):
         frozen = total - sum(p.numel() for p in params if p.requires_grad)
         classifier = getattr(pl_module, "classifier", None)  # an auto head: one transformers model
         encoder = type(getattr(pl_module, "encoder", None) or pl_module).__name__
-        what = type(classifier).__name__ if classifier is not None else f"{encoder} and MLP head"
+        hp = getattr(pl_module, "hparams", {})
+        head = f"{hp.get('pooling', 'cls')}-pooled {'linear' if hp.get('head_hidden') == 0 else 'MLP'} head"
+        what = type(classifier).__name__ if classifier is not None else f"{encoder} and {head}"
         count = model_summary.get_human_readable_count
         print(f"model: {what}, {count(total).strip()} parameters ({count(frozen).strip()} frozen)")
 

@@ -39,6 +39,7 @@ QUIET_WARNINGS = (
     r"Couldn't infer the batch indices fetched from your dataloader",  # the writer keeps its own order
     r"Your `IterableDataset` has `__len__` defined",  # a predict file's count of texts, read in one process
     r"Metric `SpearmanCorrcoef` will save all targets and predictions in the buffer",  # regression's few scores
+    r"Total length of `list` across ranks is zero",  # val_dataloader's [] in a fit without validation
 )
 
 

@@ -61,11 +61,12 @@ class SentimentClassifier(pl.LightningModule):
         head_hidden: ``mlp`` head only: width of its hidden layer; by default the encoder's width.
             0: no hidden layer, the vector through dropout and one Linear (a linear classifier, as
             setfit's logistic regression: with a few dozen labels, the better start).
-        pooling: ``mlp`` head only: the vector it reads. ``cls``: the first token's, as in the
-            reference recipe. ``mean``: the mean of the text's token vectors, the sentence
-            embedding sentence-transformers models (all-MiniLM-L6-v2 among them) were trained to
-            give, and what setfit classifies: better than [CLS] from a few dozen labelled texts
-            (CHANGELOG, 2026-12-05). Its export loads with ``trust_remote_code``.
+        pooling: ``mlp`` head only (an ``auto`` head reads its own): the vector it reads.
+            ``cls``: the first token's, as in the reference recipe. ``mean``: the mean of the
+            text's token vectors, the sentence embedding sentence-transformers models
+            (all-MiniLM-L6-v2 among them) were trained to give, and what setfit classifies: better
+            than [CLS] from a few dozen labelled texts (docs/guides/small-data.md). Its export
+            loads with ``trust_remote_code``.
         head_warm_start: ``mlp`` head only (an ``auto`` head, and FSDP, skip it): before
             fine-tuning, fit the new head on the frozen encoder's vectors of up to this many
             training texts (one pass of the encoder over them, then a few hundred steps of the head
@@ -172,11 +173,6 @@ class SentimentClassifier(pl.LightningModule):
         self._check_max_length(config)
         self._trained_head = False
         if hp.head == "auto":
-            if hp.pooling != "cls":
-                raise UserError(
-                    f"--model.pooling {hp.pooling} is for --model.head mlp (an auto head reads its own): "
-                    "give --model.pooling cls"
-                )
             self._trained_head = pretrained and heads.is_trained_classifier(config)
             if self._trained_head:
                 heads.check_labels(config, hp.encoder, self.label_names, self.task.name == "regression")
@@ -329,6 +325,10 @@ class SentimentClassifier(pl.LightningModule):
             targets = self.trainer.datamodule.datasets["train"].labels
             trained_head = getattr(self, "_trained_head", False)
             self.task.fit_to(targets, self.hparams.class_weights, trained_head=trained_head)
+            sampler = getattr(getattr(self.trainer.datamodule, "hparams", None), "sampler", None)
+            balancing = self.hparams.class_weights is not None or sampler == "balanced"
+            if balancing and hasattr(self.task, "balance_decisions"):
+                self.task.balance_decisions()
             self._log_every_epoch(len(targets))
 
     def on_fit_start(self) -> None:
@@ -383,12 +383,19 @@ class SentimentClassifier(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._evaluate(batch, "val")
+        trainer = self.trainer
+        if not trainer.sanity_checking and batch_idx + 1 == trainer.num_val_batches[0]:
+            self._end_validation()
 
-    def on_validation_epoch_end(self) -> None:
+    def _end_validation(self) -> None:
         """Settings the task chooses on validation data while fitting (multi-label thresholds with
-        ``tune``), before Lightning computes the validation's metrics."""
-        if not self.trainer.sanity_checking:
-            self.task.on_validation_end(self.val_metrics, tune=self.trainer.state.fn == "fit")
+        ``tune``; with balanced classes, a shift of the logits, added to the output layer's bias),
+        after the last batch and before Lightning computes the validation's metrics (which it does
+        before ``on_validation_epoch_end``)."""
+        shift = self.task.on_validation_end(self.val_metrics, tune=self.trainer.state.fn == "fit")
+        if shift is not None and shift.any():  # into the output layer: checkpoints and exports decide alike
+            with torch.no_grad():
+                heads.output_layer(self.head_module).bias += shift.to(self.device)
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """Also returns the batch's scores and labels, for callbacks such as the test report."""

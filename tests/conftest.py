@@ -117,13 +117,16 @@ CKPT = "runs/lightning_logs/version_0/checkpoints/best.ckpt"
 @pytest.fixture(scope="session")
 def fitted_run(tmp_path_factory, tiny_encoder, imdb_archive) -> Path:
     """A directory with a tiny classifier fitted (:data:`CKPT`) and tested, and ``reviews.txt`` to predict:
-    one fit for the tests of export, ONNX and serving, which write only beside it."""
+    one fit for the tests of export, ONNX and serving, which write only beside it. BERT's own head
+    (``--model.head auto``), so that the export is transformers' own class; the shipped head's export
+    is tested in ``tests/deploy/test_transformers_model.py`` and ``tests/test_real_data.py``."""
     from tests.commands import CONFIGS, imdb
 
     workdir = tmp_path_factory.mktemp("fitted")
     imdb(
         "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
         "--data.max_length", 24, "--data.batch_size", 4, "--trainer.max_epochs", 2,
+        "--model.head", "auto", "--model.pooling", "cls", "--model.head_warm_start", 0,
         "--trainer.default_root_dir", "runs", "--data.cache_dir", "cache", cwd=workdir,
     )  # fmt: skip
     imdb("test", "--ckpt_path", CKPT, "--trainer.logger", "false", cwd=workdir)

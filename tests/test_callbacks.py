@@ -53,3 +53,25 @@ def test_fast_dev_run_names_no_checkpoint_and_writes_none(tmp_path, tiny_encoder
     assert "checkpoint:" not in result.stdout
     assert "imdb: fast_dev_run saves no checkpoint" in result.stderr
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_last_ckpt_waits_for_its_step_count_at_an_epoch_end(monkeypatch):
+    """A set of two steps an epoch must not write the checkpoint at each of its many epoch ends."""
+    from types import SimpleNamespace
+
+    from imdb_cli.callbacks import LastCheckpoint
+
+    callback, saved = LastCheckpoint(every_n_train_steps=5), []
+    trainer = SimpleNamespace(global_step=0, current_epoch=0, max_epochs=10, should_stop=False)
+
+    def save(trainer, candidates):
+        saved.append(trainer.global_step)
+        callback._last_global_step_saved = trainer.global_step
+
+    monkeypatch.setattr(callback, "_save_last_checkpoint", save)
+    monkeypatch.setattr(callback, "_should_skip_saving_checkpoint", lambda trainer: False)
+    monkeypatch.setattr(callback, "_monitor_candidates", lambda trainer: {})
+    for epoch in range(10):
+        trainer.global_step, trainer.current_epoch = 2 * (epoch + 1), epoch
+        callback.on_train_epoch_end(trainer, None)
+    assert saved == [6, 12, 18, 20]  # and the last epoch's end

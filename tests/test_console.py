@@ -13,6 +13,7 @@ from tests.commands import CONFIGS, imdb
 
 ALLOWED_STDERR = (
     r"imdb: tokenized \d+ \w+ texts.*",  # the token cache filled
+    r"imdb: head fitted on the frozen encoder's vectors of \d+ texts, .*",  # --model.head_warm_start
     r"imdb: this hardware has no native bf16; training in full precision \(32-true\)",
     r"(Epoch|Sanity Checking|Validation|Testing|Predicting)\b.*",  # progress bars
     r"\s*(\w+_\w+: [\d.]+\s*)+",  # a progress bar's metrics
@@ -41,7 +42,10 @@ def test_fit_test_predict_and_export_print_on_stderr_only_what_concerns_the_user
     for result in results:
         unexpected = [line for line in stderr_lines(result) if not any(re.fullmatch(a, line) for a in ALLOWED_STDERR)]
         assert unexpected == [], result.args
-    assert re.search(r"^model: BertForSequenceClassification, [\d.]+ K parameters \(0 frozen\)$", fit.stdout, re.M)
+    summary = (
+        r"^model: BertModel and mean-pooled linear head, [\d.]+ K parameters \([\d.]+ K frozen\)$"  # the unused pooler
+    )
+    assert re.search(summary, fit.stdout, re.M)
     assert "FLOPs" not in fit.stdout
     logged = EventAccumulator(str(tmp_path / "runs/lightning_logs/version_0")).Reload().Tags()["scalars"]
     assert "train_loss" in logged  # logged in an epoch shorter than log_every_n_steps

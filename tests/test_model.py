@@ -47,9 +47,15 @@ def test_mean_pooling_averages_the_tokens_the_mask_keeps(tiny_encoder):
     torch.testing.assert_close(pooled, outputs.pooled)
 
 
-def test_mean_pooling_is_for_the_mlp_head(tiny_encoder):
-    with pytest.raises(UserError, match=r"--model\.pooling mean is for .*: give --model\.pooling cls"):
-        make(tiny_encoder, head="auto", pooling="mean")
+def test_an_auto_head_reads_its_own_vector_whatever_the_pooling(tiny_encoder):
+    """The shipped config's ``pooling: mean`` leaves ``--model.head auto`` (and a trained classifier's
+    own head) as transformers builds it."""
+    ids, mask = batch()
+    logits = []
+    for pooling in ("cls", "mean"):
+        torch.manual_seed(0)  # the same new head
+        logits.append(make(tiny_encoder, head="auto", pooling=pooling).eval()(ids, mask))
+    torch.testing.assert_close(*logits)
 
 
 def test_encoder_trains_with_dropout_on(tiny_encoder):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
+from torchmetrics.aggregation import CatMetric
 from torchmetrics.classification import (
     BinaryPrecisionRecallCurve,
     BinaryROC,
@@ -17,6 +18,7 @@ from torchmetrics.classification import (
 )
 
 from imdb_cli.errors import UserError
+from imdb_cli.tasks.balancing import balanced_shift
 from imdb_cli.tasks.base import Task, TaskReport, class_names, sorted_names, unknown_label
 
 
@@ -58,6 +60,34 @@ class SingleLabel(Task):
         if class_weights is not None:
             weights = balanced_weights(class_weights, targets, self.label_names)
             self.register_buffer("loss_weights", weights, persistent=False)
+
+    def balance_decisions(self) -> None:
+        """While fitting with class weights or a balanced sampler: at the end of each validation the
+        logits are shifted so that every class of the validation split is recalled alike
+        (:func:`imdb_cli.tasks.balancing.balanced_shift`), and the validation's metrics are those of
+        the shifted decisions, the ones ``best.ckpt`` keeps."""
+        self.held_scores, self.held_targets = CatMetric(), CatMetric()  # gathered over the ranks
+
+    def update(self, metrics: MetricCollection, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        if metrics.prefix == "val_" and hasattr(self, "held_scores"):  # decided at the end, shifted
+            self.held_scores.update(scores.detach().float())
+            self.held_targets.update(targets.float())
+            return
+        metrics.update(scores, targets)
+
+    def on_validation_end(self, metrics: MetricCollection, tune: bool = True) -> torch.Tensor | None:
+        """The shift of the logits :meth:`balance_decisions` chose (``None`` without it); the
+        validation's metrics updated with the shifted scores."""
+        held = getattr(self, "held_scores", None)
+        if held is None or not held.update_called:
+            return None
+        scores, targets = held.compute().view(-1, len(self.label_names)), self.held_targets.compute().long()
+        held.reset()
+        self.held_targets.reset()
+        log_probs = scores.clamp(min=1e-30).log()
+        shift = balanced_shift(log_probs, targets) if tune else torch.zeros(len(self.label_names))
+        metrics.update((log_probs + shift.to(scores)).softmax(-1), targets)  # every rank holds all texts
+        return shift
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor, training: bool) -> torch.Tensor:
         weights = getattr(self, "loss_weights", None) if training else None

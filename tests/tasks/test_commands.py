@@ -107,7 +107,7 @@ def test_multi_label_from_json_lists_end_to_end(tmp_path, tiny_encoder):
     config = json.loads((tmp_path / "exported/config.json").read_text())
     assert config["problem_type"] == "multi_label_classification"
     texts = [t for t, _ in tagged(12, 1)]
-    for record, scores in zip(ours, pipeline_scores(tmp_path / "exported", texts), strict=True):
+    for record, scores in zip(ours, pipeline_scores(tmp_path / "exported", texts, trust_remote_code=True), strict=True):
         assert scores == pytest.approx(record["probs"], abs=1e-3)  # pipeline's sigmoids, as config.json says
     low = imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "tags.csv", "--model.threshold", "0",
                cwd=tmp_path).stdout  # fmt: skip
@@ -137,7 +137,9 @@ def test_regression_from_parquet_end_to_end(tmp_path, tiny_encoder):
     assert [r["value"] for r in exported] == pytest.approx([r["value"] for r in ours], abs=1e-4)  # scale folded in
     assert 0 < ours[0]["value"] < 12  # on the targets' scale, not the standardised one
     assert json.loads((tmp_path / "exported/config.json").read_text())["problem_type"] == "regression"
-    plain = pipeline_scores(tmp_path / "exported", ["great wonderful film", "awful boring plot"])
+    plain = pipeline_scores(
+        tmp_path / "exported", ["great wonderful film", "awful boring plot"], trust_remote_code=True
+    )
     assert [s["label"] for s in plain] == pytest.approx([r["value"] for r in ours], abs=1e-3)  # the value itself
     imdb("predict", "--ckpt_path", CKPT, "--data.predict_file", "reviews.txt", "--output", "values.csv", cwd=tmp_path)
     assert (tmp_path / "values.csv").read_text().splitlines()[0] == "line,value"
