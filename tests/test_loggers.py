@@ -18,6 +18,7 @@ def common(encoder, archive) -> list:
     return [
         "--config", CONFIGS / "minilm.yaml", "--model.encoder", encoder, "--data.source", archive,
         "--data.max_length", 24, "--data.batch_size", 4, "--data.cache_dir", "cache",
+        "--trainer.min_optimizer_steps", 0, "--data.min_val_texts", 0,
     ]  # fmt: skip
 
 

@@ -43,7 +43,7 @@ Quantization = Literal["int8"]
 PLAIN_USE = """\
 from transformers import pipeline
 
-classify = pipeline("text-classification", model="exported", top_k=None)
+classify = pipeline("text-classification", model="exported", top_k=None, trust_remote_code=True)
 print(classify(["A moving, beautifully acted film.", "Dull, predictable and far too long."]))
 """
 """Prediction with transformers alone: every label's probability (a multi-label model's are

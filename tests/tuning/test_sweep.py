@@ -29,7 +29,7 @@ def sweep_args(encoder, archive, sweep_file, *extra) -> list:
     return [
         "sweep", "--config", CONFIGS / "minilm.yaml", "--sweep", sweep_file, "--model.encoder", encoder,
         "--data.source", archive, "--data.max_length", 24, "--data.batch_size", 4, "--trainer.default_root_dir",
-        "run", *extra,
+        "run", "--trainer.min_optimizer_steps", 0, "--data.min_val_texts", 0, *extra,
     ]  # fmt: skip
 
 
