@@ -18,6 +18,8 @@ from jsonargparse.typing import PositiveInt
 from pytorch_lightning import callbacks
 from pytorch_lightning.utilities import model_summary
 
+from imdb_cli.tasks.balancing import balances_classes
+
 
 class _InRunDir(callbacks.ModelCheckpoint):
     """Checkpoints in the run's directory (``Trainer.log_dir``) whichever the logger; Lightning's
@@ -57,9 +59,7 @@ class BestCheckpoint(_AfterValidation, _InRunDir):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         task = getattr(pl_module, "task", None)
         if self.monitor is None and task is not None:
-            balancing = getattr(pl_module.hparams, "class_weights", None) is not None or (
-                getattr(getattr(trainer.datamodule, "hparams", None), "sampler", None) == "balanced"
-            )
+            balancing = balances_classes(pl_module, trainer.datamodule)
             self.monitor, mode = (balancing and task.balanced_monitor) or task.monitor
             self.kth_value, self.mode = torch.tensor(torch.inf if mode == "min" else -torch.inf), mode
         super().setup(trainer, pl_module, stage)

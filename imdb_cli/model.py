@@ -20,6 +20,7 @@ from imdb_cli.errors import UserError
 from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
 from imdb_cli.schedules import build_scheduler, check_resumed_length
 from imdb_cli.tasks import TaskName, build_task
+from imdb_cli.tasks.balancing import balances_classes
 
 
 class EncoderOutputs(NamedTuple):
@@ -325,9 +326,7 @@ class SentimentClassifier(pl.LightningModule):
             targets = self.trainer.datamodule.datasets["train"].labels
             trained_head = getattr(self, "_trained_head", False)
             self.task.fit_to(targets, self.hparams.class_weights, trained_head=trained_head)
-            sampler = getattr(getattr(self.trainer.datamodule, "hparams", None), "sampler", None)
-            balancing = self.hparams.class_weights is not None or sampler == "balanced"
-            if balancing and hasattr(self.task, "balance_decisions"):
+            if balances_classes(self, self.trainer.datamodule):
                 self.task.balance_decisions()
             self._log_every_epoch(len(targets))
 

@@ -97,7 +97,6 @@ def _body(meta: dict, config, data: dict, test: dict | None, name: str, special_
         return "\n".join(lines)
     snippet = PLAIN_USE.replace('"exported"', f'"{name}"')
     if getattr(config, "auto_map", None):
-        snippet = snippet.replace("top_k=None)", "top_k=None, trust_remote_code=True)")
         lines += ["The head is imdb-cli's MLP, defined in `modeling_imdb_cli.py` here: transformers loads it with "]
         lines[-1] += "`trust_remote_code=True` (read that file first: it is the code that will run)."
         lines += [""]

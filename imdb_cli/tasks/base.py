@@ -85,9 +85,14 @@ class Task(nn.Module):
     def update(self, metrics: MetricCollection, scores: torch.Tensor, targets: torch.Tensor) -> None:
         metrics.update(scores, targets)
 
-    def on_validation_end(self, metrics: MetricCollection, tune: bool = True) -> None:
+    def balance_decisions(self) -> None:
+        """Called before fitting when training balances the classes (class weights, a balanced
+        sampler): a classifier then shifts its decisions on validation data."""
+
+    def on_validation_end(self, metrics: MetricCollection, tune: bool = True) -> torch.Tensor | None:
         """After each validation pass, before its ``metrics`` are computed: settings chosen on
-        validation data (``tune``: while fitting, not in the sanity check)."""
+        validation data (``tune``: while fitting, not in the sanity check); a shift to add to the
+        output layer's bias, or ``None``."""
 
     def load_overrides(self, state_dict: dict, saved: dict, prefix: str = "task.") -> None:
         """Change a checkpoint's ``state_dict`` where this run's settings replace what it saved;
