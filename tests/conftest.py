@@ -71,7 +71,8 @@ def imdb_archive(imdb_dir: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
-    """A randomly initialised 2-layer, 32-wide BERT with a WordPiece vocabulary of the fixture words."""
+    """A randomly initialised (seeded) 2-layer, 32-wide BERT with a WordPiece vocabulary of the fixture words."""
+    import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     path = tmp_path_factory.mktemp("tiny-bert")
@@ -90,7 +91,9 @@ def tiny_encoder(tmp_path_factory) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    BertModel(config).save_pretrained(path)
+    with torch.random.fork_rng():  # the same weights whichever tests ran before in this process
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(path)
     return path
 
 
