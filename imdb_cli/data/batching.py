@@ -89,24 +89,47 @@ class LineDataset(IterableDataset):
         yield from sorted(samples, key=lambda s: len(s["input_ids"]), reverse=True)
 
 
+def bucket_widths(max_width: int, buckets: int, multiple_of: int = 1, smallest: int = 16) -> list[int]:
+    """``buckets`` batch widths from about ``smallest`` up to ``max_width``, spaced geometrically (each
+    the last times the same ratio, so that padding up to the next one adds at most that ratio's share
+    at every length), each rounded up to a multiple of ``multiple_of`` (``max_width`` excepted)."""
+    if buckets < 1:
+        raise ValueError("at least one width bucket")
+    if buckets == 1:
+        return [max_width]
+    low = min(max(smallest, multiple_of), max_width)
+    ratio = (max_width / low) ** (1 / (buckets - 1))
+    widths = {min(-(-round(low * ratio**step) // multiple_of) * multiple_of, max_width) for step in range(buckets)}
+    return sorted(widths | {max_width})
+
+
 class PadCollate:
     """Stack samples into tensors, padding to the longest sequence of this batch, not a global length.
 
     The width is rounded up to a multiple of ``multiple_of``, but not past ``max_width`` (the
-    encoder's limit): a GPU pays a one-time cost for every new tensor shape, so a few widths run
-    faster than every width from 1 to the maximum length.
+    encoder's limit); with ``widths`` (:func:`bucket_widths`), up to the first of them that holds
+    the batch. Every new tensor shape costs once, on a GPU (kernel choice) and under ``torch.compile``
+    (a compilation): a few widths run faster there than every width from 1 to the maximum length.
     """
 
-    def __init__(self, pad_token_id: int, multiple_of: int = 1, max_width: int | None = None) -> None:
+    def __init__(
+        self, pad_token_id: int, multiple_of: int = 1, max_width: int | None = None, widths: Sequence[int] = ()
+    ) -> None:
         self.pad_token_id = pad_token_id
         self.multiple_of = multiple_of
         self.max_width = max_width
+        self.widths = sorted(widths)
 
-    def __call__(self, samples: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(s["input_ids"]) for s in samples)
+    def width(self, longest: int) -> int:
+        """The padded width of a batch whose longest sequence has ``longest`` tokens."""
         width = -(-longest // self.multiple_of) * self.multiple_of
+        width = next((w for w in self.widths if w >= width), width)
         if self.max_width is not None:
             width = max(longest, min(width, self.max_width))
+        return width
+
+    def __call__(self, samples: list[dict]) -> dict[str, torch.Tensor]:
+        width = self.width(max(len(s["input_ids"]) for s in samples))
         input_ids = torch.full((len(samples), width), self.pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(samples), width), dtype=torch.long)
         segments = "token_type_ids" in samples[0]

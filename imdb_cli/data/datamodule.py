@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 from collections import Counter
@@ -14,7 +15,7 @@ from jsonargparse.typing import NonNegativeInt, PositiveInt, restricted_number_t
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
-from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
+from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset, bucket_widths
 from imdb_cli.data.cache import TokenCache, fingerprint, tokenizer_fingerprint
 from imdb_cli.data.download import IMDB_URL, cached_path, download, is_url
 from imdb_cli.data.sources import ACLIMDB_LABELS, LabeledTexts, read_aclimdb, read_lines
@@ -80,6 +81,11 @@ class IMDBDataModule(pl.LightningDataModule):
             8 on a CUDA GPU, else 1. A GPU pays a one-time cost for every new tensor shape, and
             rounding makes far fewer shapes (docs: benchmarks/gpu.md). On a CPU it was not
             measured to help.
+        width_buckets: pad each batch up to the next of at most this many widths, spaced
+            geometrically from 16 tokens to ``max_length`` (each a multiple of ``pad_to_multiple_of``):
+            16 make every batch at most a fifth wider than its longest text. For ``--model.compile``
+            and GPUs, where every new width costs once (docs: benchmarks/speed.md counts them).
+            ``null``: every width ``pad_to_multiple_of`` allows.
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
             prediction batches are always sorted by length; results keep the input order.
@@ -99,7 +105,9 @@ class IMDBDataModule(pl.LightningDataModule):
             --sweep configs/sweeps/kfold.yaml``) trains on each fold in turn.
         fold: which of the ``num_folds`` folds validates, from 0.
         max_train_samples: seeded random subset of the training split, for quick runs.
-        max_val_samples: seeded random subset of the validation split.
+        max_val_samples: seeded random subset of the validation split. ``null`` beside
+            ``max_train_samples``: validation's usual share of that many training texts (341 beside
+            1,024 at ``val_fraction`` 0.25), so that a quick run does not validate on the whole split.
         max_test_samples: seeded random subset of the test split.
         seed: seed of the train/validation split and of the subsets, apart from the training seed.
         num_workers: DataLoader worker processes.
@@ -130,6 +138,7 @@ class IMDBDataModule(pl.LightningDataModule):
         head_tokens: NonNegativeInt = 128,
         batch_size: PositiveInt = 16,
         pad_to_multiple_of: PositiveInt | None = None,
+        width_buckets: PositiveInt | None = None,
         batching: Literal["grouped", "random"] = "grouped",
         sampler: Literal["balanced"] | None = None,
         val_fraction: Share = 0.25,
@@ -266,10 +275,19 @@ class IMDBDataModule(pl.LightningDataModule):
     def labeled_texts(self, split: str) -> LabeledTexts:
         """The texts and labels of ``split`` (train, val or test) after the split and the subset."""
         data = self._table(split)
-        limit = self.hparams[f"max_{split}_samples"]
+        limit = self._limit(split)
         if limit is not None and limit < len(data):
             data = data.subset(sorted(random.Random(f"{self.hparams.seed}:{split}").sample(range(len(data)), limit)))
         return data
+
+    def _limit(self, split: str) -> int | None:
+        """The most texts ``split`` keeps (``max_{split}_samples``; see ``max_val_samples``)."""
+        hp = self.hparams
+        limit = hp[f"max_{split}_samples"]
+        share = 1 / hp.num_folds if hp.num_folds else hp.val_fraction
+        if split == "val" and limit is None and hp.max_train_samples and 0 < share < 1:
+            limit = math.ceil(hp.max_train_samples * share / (1 - share))
+        return limit
 
     def _tokenize(self, split: str) -> None:
         if split in self.datasets:
@@ -304,7 +322,7 @@ class IMDBDataModule(pl.LightningDataModule):
         return {
             "format": 2,
             "split": split,
-            "limit": hp[f"max_{split}_samples"],
+            "limit": self._limit(split),
             "seed": hp.seed,
             "val_fraction": None if hp.val_file or hp.num_folds else [hp.val_fraction, hp.min_val_texts],
             "folds": [hp.num_folds, hp.fold] if hp.num_folds and not hp.val_file else None,
@@ -402,7 +420,8 @@ class IMDBDataModule(pl.LightningDataModule):
         hp = self.hparams
         on_gpu = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
         multiple = hp.pad_to_multiple_of or (8 if on_gpu else 1)
-        collate = PadCollate(self.text_encoder().tokenizer.pad_token_id, multiple, hp.max_length)
+        widths = bucket_widths(hp.max_length, hp.width_buckets, multiple) if hp.width_buckets else ()
+        collate = PadCollate(self.text_encoder().tokenizer.pad_token_id, multiple, hp.max_length, widths)
         pin = on_gpu if hp.pin_memory is None else hp.pin_memory
         if split == "predict":
             return DataLoader(dataset, batch_size=self.hparams.batch_size, collate_fn=collate, pin_memory=pin)

@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset
+from imdb_cli.data.batching import LengthBatchSampler, LineDataset, PadCollate, TokenizedDataset, bucket_widths
 
 
 def test_collate_pads_to_the_longest_in_the_batch_only():
@@ -168,6 +168,39 @@ def test_collate_keeps_every_token_and_masks_only_padding(lengths, pad, multiple
     for row, n in enumerate(lengths):
         assert batch["input_ids"][row, :n].tolist() == samples[row]["input_ids"]
         assert (batch["input_ids"][row, n:] == pad).all()
+
+
+def epoch_widths(lengths: list[int], collate: PadCollate, batch_size: int = 16) -> tuple[set[int], float]:
+    """The distinct widths of one epoch of grouped training batches, and the share of padding in them."""
+    batches = list(LengthBatchSampler(lengths, batch_size, "grouped", seed=0))
+    widths = [collate.width(max(lengths[i] for i in batch)) for batch in batches]
+    real = sum(lengths)
+    return set(widths), 1 - real / sum(w * len(b) for w, b in zip(widths, batches, strict=True))
+
+
+def test_width_buckets_bound_the_shapes_of_a_full_size_epoch():
+    """18,750 texts of IMDB-like lengths at 512 tokens (a log-normal with a median near 230 and a
+    tenth cut at the limit): every width 1 to 512 can occur, and a multiple of 8 still leaves
+    dozens; 16 width buckets leave at most 16, for at most a fifth more padding than the batches hold."""
+    rng = random.Random(0)
+    lengths = [min(512, max(8, round(rng.lognormvariate(5.45, 0.6)))) for _ in range(18_750)]
+    exact, exact_padding = epoch_widths(lengths, PadCollate(0, 1, 512))
+    eight, _ = epoch_widths(lengths, PadCollate(0, 8, 512))
+    widths = bucket_widths(512, 16, 8)
+    bucketed, padding = epoch_widths(lengths, PadCollate(0, 8, 512, widths))
+    assert len(exact) > 200 and 40 < len(eight) <= 64
+    assert bucketed <= set(widths) and len(bucketed) <= 16 and 512 in bucketed
+    assert exact_padding < padding < exact_padding + 0.2
+
+
+@settings(max_examples=200, deadline=None)
+@given(max_width=st.integers(1, 1024), buckets=st.integers(1, 40), multiple=st.sampled_from([1, 8, 64]))
+def test_bucket_widths_reach_the_limit_in_few_steps(max_width, buckets, multiple):
+    widths = bucket_widths(max_width, buckets, multiple)
+    assert widths == sorted(set(widths)) and widths[-1] == max_width and len(widths) <= buckets
+    assert all(w % multiple == 0 for w in widths[:-1])
+    collate = PadCollate(0, multiple, max_width, widths)
+    assert all(collate.width(n) in widths and collate.width(n) >= n for n in range(1, max_width + 1))
 
 
 class FakeRanks:

@@ -36,6 +36,15 @@ def test_subsets_are_seeded_and_sized(tiny_encoder, imdb_dir):
     assert same.datasets["train"].input_ids == dm.datasets["train"].input_ids
 
 
+def test_a_quick_run_validates_on_its_usual_share(tiny_encoder, imdb_dir):
+    dm = make(tiny_encoder, source=str(imdb_dir), max_train_samples=6)
+    dm.setup("fit")
+    assert [len(dm.datasets[s]) for s in ("train", "val")] == [6, 2]  # 25% held out: 2 beside 6
+    whole = make(tiny_encoder, source=str(imdb_dir), max_train_samples=6, max_val_samples=100)
+    whole.setup("fit")
+    assert len(whole.datasets["val"]) > 2
+
+
 @pytest.mark.parametrize(("setting", "multiple"), [(None, 1), (1, 1), (8, 8)])  # None: 1 off a GPU
 def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir, setting, multiple):
     dm = make(tiny_encoder, source=str(imdb_dir), max_length=20, pad_to_multiple_of=setting)
@@ -44,6 +53,16 @@ def test_batches_are_padded_to_their_own_longest_review(tiny_encoder, imdb_dir, 
     widths = [b["input_ids"].shape[1] for b in dm.val_dataloader()]
     assert widths == [min(-(-n // multiple) * multiple, 20) for n in lengths]
     assert 20 in lengths  # some reviews are cut to max_length, which is no multiple of 8
+
+
+def test_width_buckets_pad_every_batch_to_one_of_a_few_widths(tiny_encoder, imdb_dir):
+    dm = make(tiny_encoder, source=str(imdb_dir), max_length=64, width_buckets=3)  # widths 16, 32, 64
+    dm.setup("fit")
+    batches = [*dm.train_dataloader(), *dm.val_dataloader()]
+    lengths = [int(b["attention_mask"].sum(1).max()) for b in batches]
+    widths = [b["input_ids"].shape[1] for b in batches]
+    assert widths == [next(w for w in (16, 32, 64) if w >= n) for n in lengths]
+    assert len(set(lengths)) > len(set(widths))
 
 
 def test_tables_take_label_names_from_the_data(tiny_encoder, table_files):
