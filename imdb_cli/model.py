@@ -13,7 +13,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from imdb_cli import encoders, heads, warm_start
+from imdb_cli import attention, encoders, heads, warm_start
 from imdb_cli.checkpoints import read_checkpoint
 from imdb_cli.deploy.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.errors import UserError
@@ -182,6 +182,7 @@ class SentimentClassifier(pl.LightningModule):
             self._build_mlp(pretrained, config)
         self.classifier_or_encoder.train()
         self._segments = encoders.takes_segments(self.classifier_or_encoder)
+        attention.use_fast_attention(self.classifier_or_encoder)
         if hp.compile:
             self.backbone.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
 
@@ -339,7 +340,8 @@ class SentimentClassifier(pl.LightningModule):
             why = "an auto head" if self.head is None else "under FSDP, the head"
             self._say(f"imdb: --model.head_warm_start is for the mlp head: {why} starts as initialised")
             return
-        vectors, targets = warm_start.embed(self, trainer.datamodule.train_dataloader(), limit)
+        with trainer.precision_plugin.forward_context():  # bf16 autocast where the run trains in it
+            vectors, targets = warm_start.embed(self, trainer.datamodule.train_dataloader(), limit)
         before, after = warm_start.fit_head(self.head, lambda x, y: self.task.loss(x, y, True), vectors, targets)
         warm_start.broadcast(self.head)
         self._say(
@@ -410,12 +412,20 @@ class SentimentClassifier(pl.LightningModule):
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """Clip as configured (``gradient_clip_val: 1.0`` in the shared trainer config). Lightning clips
         by norm with ``torch.nn.utils``, which FSDP's sharded gradients do not allow (it refuses): under
-        FSDP the wrapped root module clips its own, over all shards."""
+        FSDP the wrapped root module clips its own, over all shards. Lightning also refuses to clip for a
+        fused optimizer (``fused: true``) under mixed precision, for fear of fp16's loss scaling, which
+        unscales gradients inside the fused step; bf16 has no scaling, and clips as usual."""
+        from pytorch_lightning.plugins import MixedPrecision
         from pytorch_lightning.strategies import FSDPStrategy
 
-        fsdp = isinstance(self.trainer.strategy, FSDPStrategy)
-        if fsdp and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+        by_norm = gradient_clip_val and gradient_clip_algorithm in (None, "norm")
+        if by_norm and isinstance(self.trainer.strategy, FSDPStrategy):
             self.trainer.strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        precision = self.trainer.precision_plugin
+        if by_norm and isinstance(precision, MixedPrecision) and precision.scaler is None:
+            weights = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(weights, gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
