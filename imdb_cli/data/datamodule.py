@@ -106,7 +106,7 @@ class IMDBDataModule(pl.LightningDataModule):
         fold: which of the ``num_folds`` folds validates, from 0.
         max_train_samples: seeded random subset of the training split, for quick runs.
         max_val_samples: seeded random subset of the validation split. ``null`` beside
-            ``max_train_samples``: validation's usual share of that many training texts (341 beside
+            ``max_train_samples``: validation's usual share of that many training texts (342 beside
             1,024 at ``val_fraction`` 0.25), so that a quick run does not validate on the whole split.
         max_test_samples: seeded random subset of the test split.
         seed: seed of the train/validation split and of the subsets, apart from the training seed.
