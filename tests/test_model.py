@@ -105,3 +105,30 @@ def test_settings_are_saved_as_plain_values():
     saved = plain({"dropout": ClosedUnitInterval(0.1), "sizes": [PositiveInt(3)], "compile": True, "name": None})
     assert saved == {"dropout": 0.1, "sizes": [3], "compile": True, "name": None}
     assert [type(v) for v in (saved["dropout"], saved["sizes"][0], saved["compile"])] == [float, int, bool]
+
+
+def test_a_fused_optimizer_clips_by_norm_under_bf16_autocast(tiny_encoder):
+    """Lightning refuses to clip for a fused optimizer under mixed precision (fp16's loss scaling); bf16
+    has no scaling, and the model clips itself, as the shipped config's fused Adam needs."""
+    from types import SimpleNamespace
+
+    from pytorch_lightning.plugins import MixedPrecision
+    from pytorch_lightning.strategies import SingleDeviceStrategy
+
+    model = SentimentClassifier(encoder=str(tiny_encoder))
+    model.configure_model()
+    optimizer = torch.optim.Adam(model.parameters(), fused=True)
+    ids = torch.randint(5, 40, (4, 12))
+    (100 * model(ids, torch.ones_like(ids))).sum().backward()
+
+    def grad_norm() -> float:
+        return float(
+            torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+        )
+
+    strategy = SingleDeviceStrategy(torch.device("cpu"))
+    model._trainer = SimpleNamespace(strategy=strategy, precision_plugin=MixedPrecision("bf16-mixed", "cpu"))
+    assert grad_norm() > 1.0
+    model.configure_gradient_clipping(optimizer, 1.0, "norm")
+    assert grad_norm() <= 1.0 + 1e-5
+    optimizer.step()
