@@ -459,7 +459,7 @@ def _recipe_2000(record: dict) -> str:
     before = load("heads")
     rows = []
     for name, rec, head in (
-        ("now: mean-pooled linear head, 2 epochs", record, "mlp"),
+        ("now: mean-pooled linear head, warm-started, 1 epoch", record, "mlp"),
         (f"before: BERT's head, 1 epoch ({footnote(before)})", before, "auto"),
     ):
         found = sorted((run for run in rec["results"]["runs"] if run["head"] == head), key=lambda run: run["seed"])
