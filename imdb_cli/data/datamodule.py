@@ -83,8 +83,9 @@ class IMDBDataModule(pl.LightningDataModule):
             measured to help.
         width_buckets: pad each batch up to the next of at most this many widths, spaced
             geometrically from 16 tokens to ``max_length`` (each a multiple of ``pad_to_multiple_of``):
-            16 make every batch at most a fifth wider than its longest text. For ``--model.compile``
-            and GPUs, where every new width costs once (docs: benchmarks/speed.md counts them).
+            with 16 up to 512 tokens, each width is about a quarter more than the one below. For
+            ``--model.compile`` and GPUs, where every new width costs once (docs:
+            benchmarks/train-speed.md counts them).
             ``null``: every width ``pad_to_multiple_of`` allows.
         batching: training batch order: ``grouped`` puts texts of similar length together (less
             padding, same samples each epoch), ``random`` shuffles plainly. Evaluation and
