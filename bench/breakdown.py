@@ -9,7 +9,9 @@ small-data rule (``--trainer.min_optimizer_steps``) sets the number of epochs; t
 (``bench/hf_baseline.py``, at its best: length-grouped batches, bf16 where the CPU has it, attention
 dropout 0) trains as many epochs on the same texts and, like imdb-cli, evaluates the same held-out
 reviews and saves a checkpoint at each epoch's end, keeping the best. Every second of each process
-falls in one phase; what no phase names is "other". Results go to ``bench/results/breakdown.json``.
+falls in one phase; what no phase names is "other". ``--repeats N`` runs the three processes N times
+in turn (a fresh token cache each round) and keeps, for each, the run of median wall time: a 2-core
+machine's run-to-run noise is about a tenth. Results go to ``bench/results/breakdown.json``.
 """
 
 from __future__ import annotations
@@ -112,23 +114,35 @@ def hf_fit(work: Path, archive: str, train: int, epochs: int) -> dict:
     return {"wall_s": wall, "epochs": epochs, "steps": reported["steps"], "phases": phases}
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda run: run["wall_s"])[(len(runs) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archive", default=str(ROOT.parent / "shared/data/imdb/aclImdb_labeled.tar.gz"))
     parser.add_argument("--train", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the three processes; the median is kept")
     parser.add_argument("--out", help="the result file (default bench/results/breakdown.json)")
     args = parser.parse_args()
     archive = str(Path(args.archive).resolve())
-    work = Path(tempfile.mkdtemp(prefix="imdb-breakdown-"))
-    cold = imdb_fit(work, "cold", archive, args.train)
-    warm = imdb_fit(work, "warm", archive, args.train)
-    trainer = hf_fit(work, archive, args.train, cold["epochs"])
+    rounds = []
+    for _ in range(args.repeats):
+        work = Path(tempfile.mkdtemp(prefix="imdb-breakdown-"))
+        cold = imdb_fit(work, "cold", archive, args.train)
+        warm = imdb_fit(work, "warm", archive, args.train)
+        trainer = hf_fit(work, archive, args.train, cold["epochs"])
+        rounds.append({"imdb-cli (cold cache)": cold, "imdb-cli (warm cache)": warm, "hf-trainer": trainer})
+    runs = {name: median_run([r[name] for r in rounds]) for name in rounds[0]}
     results = {
         "train_reviews": args.train,
         "max_length": 512,
-        "runs": {"imdb-cli (cold cache)": cold, "imdb-cli (warm cache)": warm, "hf-trainer": trainer},
-        "ratio_cold": trainer["wall_s"] / cold["wall_s"],
-        "ratio_warm": trainer["wall_s"] / warm["wall_s"],
+        "repeats": args.repeats,
+        "runs": runs,
+        "wall_s": {name: [round(r[name]["wall_s"], 1) for r in rounds] for name in runs},
+        "ratio_cold": runs["hf-trainer"]["wall_s"] / runs["imdb-cli (cold cache)"]["wall_s"],
+        "ratio_warm": runs["hf-trainer"]["wall_s"] / runs["imdb-cli (warm cache)"]["wall_s"],
     }
     print(json.dumps(results, indent=1))
     record.write("breakdown", results, args.out)

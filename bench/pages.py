@@ -137,7 +137,7 @@ def train_speed_page() -> str:
         "user starts it. The first section's figures are the current ones; how they were measured closes the page."
     )
     body = (
-        f"## 1,024 reviews at 512 tokens, every second accounted for\n\n{_breakdown()}\n\n"
+        f"## 1,024 reviews at 512 tokens, every second accounted for\n\n{_breakdown()}\n\n{_train_step()}\n\n"
         f"## 256 reviews, one epoch\n\n{earlier}\n\n{body}\n\n{provenance(record)}\n\n{_shapes()}"
     )
     demo = load("demo")
@@ -198,11 +198,35 @@ def _breakdown() -> str:
         "doing the same work: as many epochs on the same texts, an evaluation of the same held-out reviews and a "
         "checkpoint at each epoch's end, the best kept. Each is one whole process; every second falls in one row "
         "(seconds; imdb-cli's rows come from `--trainer.profiler simple`, the Trainer's from its callback hooks). "
-        f"The Trainer took **{r['ratio_cold']:.2f}x** imdb-cli's time (cold token cache), {r['ratio_warm']:.2f}x "
+        + _rounds(r)
+        + f"The Trainer took **{r['ratio_cold']:.2f}x** imdb-cli's time (cold token cache), {r['ratio_warm']:.2f}x "
         f"(warm). Of imdb-cli's (cold) training steps, the forward passes took "
         f"{cold['phases']['training: forward']:.1f} s and the backward passes "
         f"{cold['phases']['training: backward']:.1f} s.\n\n" + table(["phase (seconds)", *names], rows)
     )
+
+
+def _train_step() -> str:
+    """One training step with PyTorch's attention and dropout and with imdb-cli's (bench/train_step.py)."""
+    record = load("train_step")
+    r = record["results"]
+    rows = [[row["variant"], f"{row['step_s']:.3f}", f"{row['speedup']:.2f}x"] for row in r["rows"]]
+    return (
+        f"## One training step: imdb-cli's CPU kernels\n\nOne training step of MiniLM ({r['batch']} texts of "
+        f"{r['tokens']} tokens, bf16 autocast, fused Adam, {r['threads']} threads), with PyTorch's attention and "
+        "dropout and with imdb-cli's (`imdb_cli/cpu/`: attention's forward pass in bf16 and its backward pass in "
+        "fp32; dropout masks from 16 random bits an element). Median of the timed steps, the variants in turn.\n\n"
+        + table(["kernels", "seconds a step", "speed-up"], rows)
+        + f"\n\n{provenance(record)}"
+    )
+
+
+def _rounds(r: dict) -> str:
+    """How many rounds the breakdown ran, and every round's wall times, when more than one."""
+    if r.get("repeats", 1) == 1:
+        return ""
+    walls = "; ".join(f"{name}: {', '.join(f'{s:.1f}' for s in seconds)} s" for name, seconds in r["wall_s"].items())
+    return f"The three processes ran {r['repeats']} times in turn ({walls}); each column is its run of median time. "
 
 
 def _shapes() -> str:

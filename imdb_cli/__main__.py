@@ -3,13 +3,13 @@
 torch, Lightning and transformers create millions of long-lived objects as they are imported;
 with the garbage collector paused meanwhile, and those objects frozen out of its later scans,
 ``imdb --help`` started 0.3 to 1 s sooner on a 2-core CPU (CHANGELOG). The allocator is set for
-training first (:mod:`imdb_cli.allocator`).
+training first (:mod:`imdb_cli.cpu.allocator`).
 """
 
 import gc
 import sys
 
-from imdb_cli.allocator import keep_freed_memory
+from imdb_cli.cpu.allocator import keep_freed_memory
 
 
 def main() -> None:

@@ -13,8 +13,10 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 from torchmetrics import MeanMetric
 
-from imdb_cli import attention, encoders, heads, warm_start
+from imdb_cli import encoders, heads, warm_start
 from imdb_cli.checkpoints import read_checkpoint
+from imdb_cli.cpu.attention import use_fast_attention
+from imdb_cli.cpu.dropout import use_fast_dropout
 from imdb_cli.deploy.onnx_runtime import OnnxClassifier, is_onnx_export, onnx_fit_message
 from imdb_cli.errors import UserError
 from imdb_cli.param_groups import LayerDecay, apply_lr_scales, check_resumed_groups, parameter_groups
@@ -182,9 +184,11 @@ class SentimentClassifier(pl.LightningModule):
             self._build_mlp(pretrained, config)
         self.classifier_or_encoder.train()
         self._segments = encoders.takes_segments(self.classifier_or_encoder)
-        attention.use_fast_attention(self.classifier_or_encoder)
         if hp.compile:
             self.backbone.compile(dynamic=True)  # in place: parameter names, and checkpoints, stay the same
+        else:  # Inductor generates its own kernels for both
+            use_fast_attention(self.classifier_or_encoder)
+            use_fast_dropout(self)
 
     def _build_mlp(self, pretrained: bool, config) -> None:
         hp = self.hparams

@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+from imdb_cli.cpu import attention
+from imdb_cli.cpu.dropout import Dropout
 from imdb_cli.errors import UserError
 from imdb_cli.model import SentimentClassifier
 from tests.commands import CONFIGS, imdb
@@ -61,6 +63,14 @@ def test_an_auto_head_reads_its_own_vector_whatever_the_pooling(tiny_encoder):
 def test_encoder_trains_with_dropout_on(tiny_encoder):
     model = make(tiny_encoder)
     assert model.encoder.training
+
+
+@pytest.mark.parametrize("head", ["mlp", "auto"])
+def test_the_model_trains_with_the_cpu_kernels(tiny_encoder, head):
+    model = make(tiny_encoder, head=head)
+    assert model.classifier_or_encoder.config._attn_implementation == attention.NAME
+    kinds = {type(m) for m in model.modules()}
+    assert Dropout in kinds and torch.nn.Dropout not in kinds
 
 
 def test_balanced_class_weights_are_inverse_frequencies():

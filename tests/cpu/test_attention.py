@@ -2,7 +2,8 @@ import pytest
 import torch
 from transformers.integrations import sdpa_attention
 
-from imdb_cli import attention, encoders
+from imdb_cli import encoders
+from imdb_cli.cpu import attention
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_the_switched_encoder_computes_the_same_and_masks_padding(pair):
         assert torch.equal(switched(**inputs).last_hidden_state[real], same[real])
 
 
-def test_attention_trains_in_fp32_under_cpu_bf16_autocast_only(pair, monkeypatch):
+def test_attention_trains_through_the_split_kernel_under_cpu_bf16_autocast_only(pair, monkeypatch):
     _, switched = pair
     seen = []
     original = sdpa_attention.sdpa_attention_forward
@@ -43,9 +44,35 @@ def test_attention_trains_in_fp32_under_cpu_bf16_autocast_only(pair, monkeypatch
     monkeypatch.setattr(sdpa_attention, "sdpa_attention_forward", spy)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = switched(**batch()).last_hidden_state
-        assert out.requires_grad
+        assert out.requires_grad and seen == []
         with torch.no_grad():
             switched(**batch())
     switched(**batch())
     layers = switched.config.num_hidden_layers
-    assert seen == [torch.float32] * layers + [torch.bfloat16] * layers + [torch.float32] * layers
+    assert seen == [torch.bfloat16] * layers + [torch.float32] * layers
+
+
+def test_the_split_kernel_gives_fp32_attention_s_gradients_and_masks_padding(pair):
+    plain, switched = pair
+    torch.manual_seed(0)
+    inputs = batch()
+    real = inputs["attention_mask"].bool()
+    target = torch.randn(*real.shape, plain.config.hidden_size)
+
+    def grads(encoder, autocast: bool) -> tuple[torch.Tensor, dict]:
+        encoder.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = encoder(**inputs).last_hidden_state.float()
+        ((out - target)[real] ** 2).mean().backward()
+        names = ("attention.self.query.weight", "attention.self.value.weight", "attention.output.dense.weight")
+        return out.detach(), {n: p.grad for n, p in encoder.named_parameters() if n.endswith(names)}
+
+    reference_out, reference = grads(plain, autocast=False)
+    out, fast = grads(switched, autocast=True)
+    assert torch.allclose(out[real], reference_out[real], atol=0.1)
+    for name, grad in reference.items():
+        assert (fast[name] - grad).norm() < 0.05 * grad.norm(), name
+    inputs["input_ids"][1:, 8:] = 7  # other padding tokens: nothing real changes
+    changed, again = grads(switched, autocast=True)
+    assert torch.equal(changed[real], out[real])
+    assert all(torch.equal(again[n], fast[n]) for n in fast)

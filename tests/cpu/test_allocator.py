@@ -1,9 +1,9 @@
 import subprocess
 import sys
 
-from imdb_cli.allocator import keep_freed_memory
+from imdb_cli.cpu.allocator import keep_freed_memory
 
-CHECK = "from imdb_cli.allocator import keep_freed_memory; print(keep_freed_memory())"
+CHECK = "from imdb_cli.cpu.allocator import keep_freed_memory; print(keep_freed_memory())"
 
 
 def test_glibc_keeps_freed_memory_unless_the_user_chose():

@@ -1,0 +1,54 @@
+"""Dropout that trains faster on a CPU: the mask drawn as 16 random bits an element, four to one
+64-bit draw of PyTorch's generator, instead of one ``bernoulli_`` draw an element.
+
+On a 2-core Xeon with AMX, ``F.dropout`` of a bf16 (16, 320, 384) tensor took 12.5 ms, almost all of
+it ``bernoulli_``; this one 4 ms; MiniLM's 13 dropouts made a training step 7% faster (CHANGELOG).
+Each element is kept with probability ``1 - round(p * 65536) / 65536`` (``p`` within 1/65536) and
+scaled by ``1 / (1 - p)``, as ``nn.Dropout`` does; the draws come from the same seeded generator, so a
+run repeats itself, but not ``nn.Dropout``'s masks. In evaluation mode and on a GPU it is
+``nn.Dropout``. The mask is kept for the backward pass as one byte an element, not as a bf16 tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _Dropout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p):
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= round(p * 65536) - 32768
+        ctx.save_for_backward(keep)
+        ctx.scale = 1.0 / (1.0 - p)
+        return torch.where(keep, x * ctx.scale, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return torch.where(keep, grad * ctx.scale, 0), None
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` with a faster mask where it trains on a CPU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and 0 < self.p < 1 and x.device.type == "cpu" and not self.inplace:
+            return _Dropout.apply(x, self.p)
+        return super().forward(x)
+
+
+def use_fast_dropout(module: nn.Module) -> int:
+    """Replace every ``nn.Dropout`` inside ``module`` by :class:`Dropout`, in place (no weights
+    change); how many were replaced."""
+    replaced = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Dropout:
+                fast = Dropout(child.p, child.inplace)
+                fast.train(child.training)
+                setattr(parent, name, fast)
+                replaced += 1
+    return replaced
