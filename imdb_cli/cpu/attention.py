@@ -25,10 +25,9 @@ class _Attention(torch.autograd.Function):
     the bf16 flash kernel forward, the fp32 one backward."""
 
     @staticmethod
-    def forward(ctx, query, key, value, mask, scale):
-        low = None if mask is None else mask.to(query.dtype)
+    def forward(ctx, query, key, value, mask, low_mask, scale):
         out, logsumexp = _aten._scaled_dot_product_flash_attention_for_cpu(
-            query, key, value, 0.0, False, attn_mask=low, scale=scale
+            query, key, value, 0.0, False, attn_mask=low_mask, scale=scale
         )
         ctx.save_for_backward(query, key, value, out, logsumexp, mask)
         ctx.scale = scale
@@ -41,14 +40,26 @@ class _Attention(torch.autograd.Function):
             grad.float(), query.float(), key.float(), value.float(), out.float(), logsumexp,
             0.0, False, attn_mask=mask, scale=ctx.scale,
         )  # fmt: skip
-        return *(g.to(query.dtype) for g in grads), None, None
+        return *(g.to(query.dtype) for g in grads), None, None, None
 
 
-def _additive(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """A boolean mask (True: attend) as fp32 to add to the scores; a float mask as fp32."""
-    if mask is None or mask.is_floating_point():
-        return None if mask is None else mask.float()
-    return torch.zeros(mask.shape, dtype=torch.float32, device=mask.device).masked_fill_(~mask, float("-inf"))
+_last: tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = None
+"""The mask of the last call and its :func:`_additive` forms: every layer of a forward pass gets the same one."""
+
+
+def _additive(mask: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A boolean mask (True: attend), or a float one, as fp32 and bf16 masks to add to the scores."""
+    global _last
+    if mask is None:
+        return None, None
+    if _last is None or _last[0] is not mask:
+        if mask.is_floating_point():
+            additive = mask.float()
+        else:
+            additive = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+            additive.masked_fill_(~mask, float("-inf"))
+        _last = (mask, (additive, additive.to(torch.bfloat16)))
+    return _last[1]
 
 
 def sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
@@ -62,7 +73,7 @@ def sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scalin
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
     with torch.autocast("cpu", enabled=False):
         bf16 = [t.to(torch.bfloat16) for t in (query, key, value)]
-        out = _Attention.apply(*bf16, _additive(attention_mask), scaling)
+        out = _Attention.apply(*bf16, *_additive(attention_mask), scaling)
     return out.transpose(1, 2).contiguous(), None
 
 
