@@ -74,7 +74,8 @@ bench: install
 	$(BIN)/imdb export --ckpt_path $(BENCH_CKPT) --output_dir $(RUNS)/accuracy/int8 --format onnx --quantize int8
 	$(BIN)/python bench/serve_load.py --ckpt_path $(BENCH_CKPT) --model_dir $(RUNS)/accuracy/int8 --archive $(ARCHIVE)
 	$(BIN)/python bench/speed.py --archive $(ARCHIVE)
-	$(BIN)/python bench/breakdown.py --archive $(ARCHIVE) --train 1024
+	$(BIN)/python bench/breakdown.py --archive $(ARCHIVE) --train 1024 --repeats 3
+	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/shapes.py --archive $(ARCHIVE)
 	$(BIN)/python bench/demo.py --archive $(ARCHIVE)
 	$(BIN)/python bench/head_choice.py --archive $(ARCHIVE)

@@ -541,7 +541,8 @@ def readme_table() -> str:
          "[accuracy](docs/benchmarks/accuracy.md)"],
         [f"train speed, {b['train_reviews']:,} reviews at {b['max_length']} tokens (whole process)",
          f"imdb-cli {b['runs']['imdb-cli (cold cache)']['wall_s']:.1f} s; the Hugging Face Trainer at its best, same "
-         f"work, {b['runs']['hf-trainer']['wall_s']:.1f} s ({b['ratio_cold']:.2f}x as long)",
+         f"work, {b['runs']['hf-trainer']['wall_s']:.1f} s ({b['ratio_cold']:.2f}x as long)"
+         + (f"; medians of {b['repeats']} runs each" if b.get("repeats", 1) > 1 else ""),
          notes(breakdown),
          "[train speed](docs/benchmarks/train-speed.md)"],
         [f"predict speed, {s['predict_reviews']:,} reviews",
