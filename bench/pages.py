@@ -460,7 +460,15 @@ def small_data_page() -> str:
         "`imdb fit --config configs/minilm.yaml --data.train_file few.csv`, then `imdb test` on the 2,000 test "
         "reviews; setfit with its defaults and the same all-MiniLM-L6-v2 body (`bench/setfit_baseline.py`) on "
         "the same files. One thread per run; the standard error of one run's accuracy on 2,000 reviews is "
-        "about 0.01.\n\n"
+        "about 0.01."
+        + (
+            " imdb-cli's runs this time shared the CPU with up to four others (one thread each), so its fit "
+            "times are longer than a run alone and are no speed figure; setfit's ran one at a time "
+            f"({setfit['machine']['cpu']}, {setfit['date']})."
+            if record["results"].get("overlapping")
+            else ""
+        )
+        + "\n\n"
         + table(["per class", "", "test_acc by seed", "mean", "fit, mean"], rows)
         + "\n\n## 95/5: 1,900 negative and 100 positive reviews\n\n"
         "`imdb fit --config configs/minilm.yaml --data.train_file skewed.csv --model.class_weights balanced`, "
