@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import statistics
 import sys
@@ -26,6 +27,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from imdb_cli import staging
 from imdb_cli.errors import UserError
 from imdb_cli.tuning.sweep_file import SweepFile, read_sweep_file
 from imdb_cli.tuning.trial import fit_command, run_trial
@@ -56,7 +58,10 @@ def run_sweep(model, sweep: str, fit_config: str, run_dir: Path, storage: str | 
     out = run_dir / "sweep"
     out.mkdir(parents=True, exist_ok=True)
     base = out / "base.yaml"
-    base.write_text(fit_config)
+    fd, tmp = staging.staged_file(base)  # renamed into place: another process on the study may be reading it
+    with os.fdopen(fd, "w") as f:
+        f.write(fit_config)
+    staging.replace(tmp, base)
     check_settings(spec, base, fit_refuses)
     storage = storage or f"sqlite:///{(run_dir / 'sweep.db').resolve()}"
     name = study_name or Path(sweep).stem
