@@ -36,7 +36,7 @@ VARIANTS = {  # name: (imdb-cli's attention, imdb-cli's dropout)
 
 def stepper(attention: bool, dropout: bool, batch: int, tokens: int):
     """A function that runs one training step of a fresh encoder and head with these kernels."""
-    from imdb_cli import encoders
+    from imdb_cli import encoders, heads
     from imdb_cli.cpu.attention import use_fast_attention
     from imdb_cli.cpu.dropout import use_fast_dropout
 
@@ -56,8 +56,7 @@ def stepper(attention: bool, dropout: bool, batch: int, tokens: int):
     def step() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            loss = torch.nn.functional.cross_entropy(head((hidden * weights).sum(1) / weights.sum(1)).float(), labels)
+            loss = torch.nn.functional.cross_entropy(head(heads.pool(hidden, mask, "mean")).float(), labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
