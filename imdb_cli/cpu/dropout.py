@@ -7,7 +7,9 @@ it ``bernoulli_``; this one 4 ms. With MiniLM's 13 dropouts a training step is 1
 Each element is kept with probability ``1 - round(p * 65536) / 65536`` (``p`` within 1/65536) and
 scaled by ``1 / (1 - p)``, as ``nn.Dropout`` does; the draws come from the same seeded generator, so a
 run repeats itself, but not ``nn.Dropout``'s masks. In evaluation mode and on a GPU it is
-``nn.Dropout``. The mask is kept for the backward pass as one byte an element, not as a bf16 tensor.
+``nn.Dropout``. The mask is a tensor of zeros and ones in the input's dtype, built from the random bits
+with integer arithmetic (a comparison's boolean mask made every later step a slow mixed-dtype one),
+applied in the forward and the backward pass with one ``addcmul`` each.
 """
 
 from __future__ import annotations
@@ -21,15 +23,22 @@ class _Dropout(torch.autograd.Function):
     def forward(ctx, x, p):
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
-        keep = bits.view(torch.int16)[:n].view(x.shape) >= round(p * 65536) - 32768
+        low = min(max(round(p * 65536) - 32768, -32767), 32767)  # kept: the 16 bits, signed, are at least this
+        keep = bits.view(torch.int16)[:n].view(x.shape).clamp_(low - 1, low).sub_(low - 1).to(x.dtype)
         ctx.save_for_backward(keep)
         ctx.scale = 1.0 / (1.0 - p)
-        return torch.where(keep, x * ctx.scale, 0)
+        return _masked(x, keep, ctx.scale)
 
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
-        return torch.where(keep, grad * ctx.scale, 0), None
+        return _masked(grad, keep, ctx.scale), None
+
+
+def _masked(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x * scale`` where ``keep`` is 1, +0 where it is 0: ``torch.where(keep, x * scale, 0)`` to the
+    bit, in one kernel over tensors of one dtype (``where`` with a boolean mask took 4x as long)."""
+    return torch.addcmul(keep.new_zeros(()), x, keep, value=scale)
 
 
 class Dropout(nn.Dropout):
