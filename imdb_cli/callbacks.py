@@ -11,6 +11,9 @@ callback only, so that it is always the newest state.
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
+from weakref import proxy
 
 import pytorch_lightning as pl
 import torch
@@ -18,6 +21,7 @@ from jsonargparse.typing import PositiveInt
 from pytorch_lightning import callbacks
 from pytorch_lightning.utilities import model_summary
 
+from imdb_cli import staging
 from imdb_cli.tasks.balancing import balances_classes
 
 
@@ -73,10 +77,13 @@ class BestCheckpoint(_AfterValidation, _InRunDir):
 class LastCheckpoint(_InRunDir):
     """``last.ckpt``: the newest training state, to resume from with ``--ckpt_path``.
 
-    Written every ``every_n_train_steps`` optimizer steps, at the end of the last training epoch
-    and of any other after which that many steps have passed since the last save (whether or not
+    Written every ``every_n_train_steps`` optimizer steps, at the end of the fit's last epoch and
+    of any other after which that many steps have passed since the last save (whether or not
     validation ran), and at the end of the fit, each time replacing the one before: a small set's
-    run of a hundred two-step epochs writes it a few times, not a hundred.
+    run of a hundred two-step epochs writes it a few times, not a hundred (nor at each epoch after
+    early stopping asked to stop while ``min_steps`` keeps the fit going). When another checkpoint
+    callback (``best.ckpt``) has just saved the same step, its file is copied instead of the state
+    being serialised again (Lightning's ``save_last="link"``, as a copy that a later best leaves alone).
 
     Args:
         every_n_train_steps: optimizer steps between two saves within an epoch; a crash loses at
@@ -85,17 +92,46 @@ class LastCheckpoint(_InRunDir):
     """
 
     def __init__(self, every_n_train_steps: PositiveInt = 100, dirpath: str | None = None) -> None:
-        super().__init__(dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps)
+        super().__init__(
+            dirpath=dirpath, save_top_k=0, save_last=True, every_n_train_steps=every_n_train_steps,
+            enable_version_counter=False,  # one last.ckpt, replaced: never a last-v1.ckpt beside an old one
+        )  # fmt: skip
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        last = trainer.should_stop or trainer.current_epoch + 1 >= trainer.max_epochs
-        due = last or trainer.global_step - self._last_global_step_saved >= self._every_n_train_steps
+        ends = trainer.current_epoch + 1 >= trainer.max_epochs
+        ends = ends or (trainer.should_stop and trainer.fit_loop._can_stop_early)  # Lightning's own test
+        due = ends or trainer.global_step - self._last_global_step_saved >= self._every_n_train_steps
         if due and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.fast_dev_run:  # Lightning's saves here even in a fast_dev_run, into ./checkpoints
-            super().on_train_end(trainer, pl_module)
+        if not trainer.fast_dev_run and not self._should_skip_saving_checkpoint(trainer):  # no epoch end saved it
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        twin = self._twin(trainer)
+        if twin is None:
+            super()._save_checkpoint(trainer, filepath)
+            return
+        if trainer.is_global_zero:
+            fd, tmp = staging.staged_file(Path(filepath))
+            os.close(fd)
+            shutil.copyfile(twin, tmp)
+            staging.replace(tmp, filepath)
+        trainer.strategy.barrier()
+        self._last_global_step_saved, self._last_checkpoint_saved = trainer.global_step, filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    def _twin(self, trainer: pl.Trainer) -> str | None:
+        """A whole checkpoint another callback wrote at this step, if one did."""
+        for other in trainer.checkpoint_callbacks:
+            path = getattr(other, "_last_checkpoint_saved", None)
+            same_step = getattr(other, "_last_global_step_saved", None) == trainer.global_step
+            if other is not self and same_step and path and not other.save_weights_only and os.path.isfile(path):
+                return path
+        return None
 
 
 class EarlyStopping(_AfterValidation, callbacks.EarlyStopping):

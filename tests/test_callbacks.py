@@ -39,6 +39,14 @@ def test_one_last_ckpt_holds_the_newest_state(tmp_path, tiny_encoder, imdb_archi
     assert (last["epoch"], last["global_step"]) == (1, 10)
 
 
+def test_last_ckpt_is_a_copy_of_best_ckpt_saved_at_the_same_step(tmp_path, tiny_encoder, imdb_archive):
+    fit(tmp_path, tiny_encoder, imdb_archive)  # one epoch: best and last both at its end
+    checkpoints = tmp_path / "runs/lightning_logs/run/checkpoints"
+    best, last = (checkpoints / "best.ckpt").read_bytes(), (checkpoints / "last.ckpt").read_bytes()
+    assert best == last
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["optimizer_states"]
+
+
 def test_a_validation_share_too_small_for_one_text_is_one_line(tmp_path, tiny_encoder, imdb_archive):
     result = fit(tmp_path, tiny_encoder, imdb_archive, "--data.val_fraction", "0.0001", check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -75,3 +83,17 @@ def test_last_ckpt_waits_for_its_step_count_at_an_epoch_end(monkeypatch):
         trainer.global_step, trainer.current_epoch = 2 * (epoch + 1), epoch
         callback.on_train_epoch_end(trainer, None)
     assert saved == [6, 12, 18, 20]  # and the last epoch's end
+
+    # Early stopping asks to stop from the third epoch on, but min_steps keeps the fit going until step 14.
+    callback, saved[:] = LastCheckpoint(every_n_train_steps=5), []
+    monkeypatch.setattr(callback, "_save_last_checkpoint", save)
+    monkeypatch.setattr(callback, "_should_skip_saving_checkpoint", lambda trainer: False)
+    monkeypatch.setattr(callback, "_monitor_candidates", lambda trainer: {})
+    trainer.should_stop = True
+    for epoch in range(2, 10):
+        trainer.global_step, trainer.current_epoch = 2 * (epoch + 1), epoch
+        trainer.fit_loop = SimpleNamespace(_can_stop_early=trainer.global_step >= 14)
+        callback.on_train_epoch_end(trainer, None)
+        if trainer.fit_loop._can_stop_early:
+            break
+    assert saved == [6, 12, 14]  # the fit ends after step 14's epoch
