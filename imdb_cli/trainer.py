@@ -12,7 +12,9 @@ import pytorch_lightning as pl
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.plugins import CheckpointIO, TorchCheckpointIO
 
+from imdb_cli.checkpoints import CheckpointWriter
 from imdb_cli.deploy.export import ExportFormat, Quantization, is_trained_directory
 from imdb_cli.predict import PredictionWriter
 from imdb_cli.report import TestReport, report_dir
@@ -39,6 +41,10 @@ class Trainer(pl.Trainer):
                 (the default) keeps ``max_epochs`` always.
         """
         super().__init__(*args, **kwargs)
+        plugins = kwargs.get("plugins") or []
+        given = any(isinstance(p, CheckpointIO) for p in (plugins if isinstance(plugins, list) else [plugins]))
+        if not given and type(self.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default
+            self.strategy.checkpoint_io = CheckpointWriter()
         if min_optimizer_steps:
             self.callbacks.append(RunLength(min_optimizer_steps))
 
