@@ -344,7 +344,8 @@ class SentimentClassifier(pl.LightningModule):
             why = "an auto head" if self.head is None else "under FSDP, the head"
             self._say(f"imdb: --model.head_warm_start is for the mlp head: {why} starts as initialised")
             return
-        with trainer.precision_plugin.forward_context():  # bf16 autocast where the run trains in it
+        # bf16 autocast where the run trains in it, on weights cast once for the pass
+        with trainer.precision_plugin.forward_context(), warm_start.autocast_weights(self.backbone):
             vectors, targets = warm_start.embed(self, trainer.datamodule.train_dataloader(), limit)
         before, after = warm_start.fit_head(self.head, lambda x, y: self.task.loss(x, y, True), vectors, targets)
         warm_start.broadcast(self.head)

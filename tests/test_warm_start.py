@@ -18,6 +18,23 @@ def test_the_head_is_fitted_to_the_vectors_with_a_penalty_that_keeps_it_unsure()
             assert after > 0.01  # not certain of every text: fine-tuning still has a gradient
 
 
+def test_weights_are_cast_for_an_autocast_pass_and_given_back_unchanged():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Embedding(10, 8), nn.LayerNorm(8), nn.Linear(8, 4))
+    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    ids = torch.arange(10).view(2, 5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = module(ids).float()
+        with warm_start.autocast_weights(module):
+            assert {p.dtype for p in module.parameters()} == {torch.bfloat16}
+            low = module(ids).float()
+    assert torch.allclose(low, reference, atol=0.05) and not torch.equal(low, reference)
+    assert all(torch.equal(p, before[name]) for name, p in module.named_parameters())
+    assert {p.dtype for p in module.parameters()} == {torch.float32}
+    with warm_start.autocast_weights(module):  # no autocast: nothing to cast to
+        assert {p.dtype for p in module.parameters()} == {torch.float32}
+
+
 def test_a_fit_starts_from_a_head_fitted_on_the_frozen_encoder(tmp_path, tiny_encoder, imdb_archive):
     fit = imdb(
         "fit", "--config", CONFIGS / "minilm.yaml", "--model.encoder", tiny_encoder, "--data.source", imdb_archive,
