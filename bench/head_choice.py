@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import statistics
 import sys
 import tempfile
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--heads", nargs="+", choices=["mlp", "auto"], default=["mlp", "auto"])
     parser.add_argument("--out", default=str(ROOT / "bench/results/heads.json"))
+    parser.add_argument("--fit_args", default="", help='more `imdb fit` options: "--model.head_warm_start_length 512"')
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="head_choice."))
     archive = str(Path(args.archive).resolve())
@@ -48,7 +50,8 @@ def main() -> None:
             fit_s, out = timed(
                 [*IMDB, "fit", "--config", str(ROOT / "configs/minilm.yaml"), *data, "--model.head", head,
                  "--seed_everything", str(seed), "--data.max_train_samples", str(args.train),
-                 "--data.max_val_samples", str(args.val), "--trainer.default_root_dir", str(root)],
+                 "--data.max_val_samples", str(args.val), "--trainer.default_root_dir", str(root),
+                 *shlex.split(args.fit_args)],
                 work,
             )  # fmt: skip
             ckpt = re.search(r"best checkpoint: (\S+)", out)[1]
@@ -79,6 +82,7 @@ def main() -> None:
         "val_reviews": args.val,
         "test_reviews": args.test,
         "max_length": args.max_length,
+        "fit_args": args.fit_args,
         "runs": runs,
         "summary": summary,
         **compared,

@@ -109,7 +109,7 @@ class LastCheckpoint(_InRunDir):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        twin = self._twin(trainer)
+        twin = trainer.strategy.broadcast(self._twin(trainer))  # rank 0's file: every rank takes one path
         if twin is None:
             super()._save_checkpoint(trainer, filepath)
             return

@@ -20,16 +20,17 @@ STEPS = 200
 
 
 @torch.no_grad()
-def embed(model, batches, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+def embed(model, batches, limit: int, length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The vectors the head reads and the targets of up to ``limit`` texts of ``batches``, in
-    evaluation mode (no dropout)."""
+    evaluation mode (no dropout), of each text's first ``length`` tokens (all of them: None)."""
     vectors, targets, seen = [], [], 0
     was_training = model.training
     model.eval()
     try:
         for batch in batches:
             batch = model.transfer_batch_to_device(batch, model.device, 0)
-            pooled = model.get_outputs(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids")).pooled
+            tokens = [batch.get(key) for key in ("input_ids", "attention_mask", "token_type_ids")]
+            pooled = model.get_outputs(*(t if t is None else t[:, :length] for t in tokens)).pooled
             vectors.append(pooled.float())
             targets.append(batch["labels"])
             seen += len(batch["labels"])

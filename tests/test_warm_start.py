@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -16,6 +18,27 @@ def test_the_head_is_fitted_to_the_vectors_with_a_penalty_that_keeps_it_unsure()
         with torch.no_grad():
             assert (head.eval()(vectors).argmax(-1) == targets).all()
             assert after > 0.01  # not certain of every text: fine-tuning still has a gradient
+
+
+def test_the_warm_start_pass_reads_each_text_s_first_tokens():
+    seen = []
+
+    class Model(nn.Module):
+        device = torch.device("cpu")
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch
+
+        def get_outputs(self, input_ids, attention_mask, token_type_ids=None):
+            seen.append((input_ids.shape[1], int(attention_mask.sum())))
+            return SimpleNamespace(pooled=input_ids[:, :1].float())
+
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3])
+    batch = {"input_ids": torch.arange(12).view(2, 6) * mask, "attention_mask": mask, "labels": torch.tensor([0, 1])}
+    vectors, targets = warm_start.embed(Model(), [batch], 10, 4)
+    assert seen == [(4, 7)] and vectors.tolist() == [[0.0], [6.0]] and targets.tolist() == [0, 1]
+    warm_start.embed(Model(), [batch], 10)
+    assert seen[-1] == (6, 9)
 
 
 def test_weights_are_cast_for_an_autocast_pass_and_given_back_unchanged():
