@@ -437,6 +437,11 @@ class SentimentClassifier(pl.LightningModule):
         precision = self.trainer.precision_plugin
         if by_norm and isinstance(precision, MixedPrecision) and precision.scaler is None:
             weights = [p for group in optimizer.param_groups for p in group["params"]]
+            if weights and weights[0].device.type == "cpu":  # reading the norm costs a GPU a sync, a CPU nothing
+                norm = torch.nn.utils.get_total_norm([p.grad for p in weights if p.grad is not None])
+                if norm > gradient_clip_val:  # below it, clip_grad_norm_ would multiply every gradient by 1
+                    torch.nn.utils.clip_grads_with_norm_(weights, gradient_clip_val, norm)
+                return
             torch.nn.utils.clip_grad_norm_(weights, gradient_clip_val)
             return
         super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)

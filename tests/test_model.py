@@ -139,6 +139,15 @@ def test_a_fused_optimizer_clips_by_norm_under_bf16_autocast(tiny_encoder):
     strategy = SingleDeviceStrategy(torch.device("cpu"))
     model._trainer = SimpleNamespace(strategy=strategy, precision_plugin=MixedPrecision("bf16-mixed", "cpu"))
     assert grad_norm() > 1.0
+    params = [p for p in model.parameters() if p.grad is not None]
+    unclipped = [p.grad.clone() for p in params]
+    model.configure_gradient_clipping(optimizer, 1e9, "norm")  # under the limit: untouched
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, unclipped, strict=True))
+    copies = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    for copy, grad in zip(copies, unclipped, strict=True):
+        copy.grad = grad.clone()
+    torch.nn.utils.clip_grad_norm_(copies, 1.0)
     model.configure_gradient_clipping(optimizer, 1.0, "norm")
     assert grad_norm() <= 1.0 + 1e-5
+    assert all(torch.equal(p.grad, c.grad) for p, c in zip(params, copies, strict=True))  # as torch's clip_grad_norm_
     optimizer.step()
