@@ -295,12 +295,21 @@ class SentimentClassifier(pl.LightningModule):
                 )
 
     def get_outputs(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        weights: dict[str, torch.Tensor] | None = None,
     ) -> EncoderOutputs:
         """The encoder's last hidden layer, [CLS] vector and pooled vector, for embeddings and
-        downstream use. ``token_type_ids`` are a text pair's segment ids, on encoders that have them."""
-        segments = self._segments_of(token_type_ids)
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **segments)[0]
+        downstream use. ``token_type_ids`` are a text pair's segment ids, on encoders that have them;
+        ``weights``, tensors by parameter name to run the encoder with in place of its own
+        (``torch.func.functional_call``)."""
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, **self._segments_of(token_type_ids)}
+        backbone = self.backbone
+        hidden = (backbone(**inputs) if weights is None else torch.func.functional_call(backbone, weights, (), inputs))[
+            0
+        ]
         return EncoderOutputs(hidden, hidden[:, 0], heads.pool(hidden, attention_mask, self.hparams.pooling))
 
     def _segments_of(self, token_type_ids: torch.Tensor | None) -> dict:
@@ -350,10 +359,10 @@ class SentimentClassifier(pl.LightningModule):
             why = "an auto head" if self.head is None else "under FSDP, the head"
             self._say(f"imdb: --model.head_warm_start is for the mlp head: {why} starts as initialised")
             return
-        # bf16 autocast where the run trains in it, on weights cast once for the pass
-        with trainer.precision_plugin.forward_context(), warm_start.autocast_weights(self.backbone):
+        with trainer.precision_plugin.forward_context():  # bf16 autocast where the run trains in it
+            weights = warm_start.autocast_weights(self.backbone)  # cast once for the whole pass
             batches, length = trainer.datamodule.train_dataloader(), self.hparams.head_warm_start_length
-            vectors, targets = warm_start.embed(self, batches, limit, length)
+            vectors, targets = warm_start.embed(self, batches, limit, length, weights)
         before, after = warm_start.fit_head(self.head, lambda x, y: self.task.loss(x, y, True), vectors, targets)
         warm_start.broadcast(self.head)
         self._say(

@@ -29,7 +29,7 @@ def test_the_warm_start_pass_reads_each_text_s_first_tokens():
         def transfer_batch_to_device(self, batch, device, dataloader_idx):
             return batch
 
-        def get_outputs(self, input_ids, attention_mask, token_type_ids=None):
+        def get_outputs(self, input_ids, attention_mask, token_type_ids=None, weights=None):
             seen.append((input_ids.shape[1], int(attention_mask.sum())))
             return SimpleNamespace(pooled=input_ids[:, :1].float())
 
@@ -41,21 +41,20 @@ def test_the_warm_start_pass_reads_each_text_s_first_tokens():
     assert seen[-1] == (6, 9)
 
 
-def test_weights_are_cast_for_an_autocast_pass_and_given_back_unchanged():
+def test_weights_are_cast_for_an_autocast_pass_and_the_module_s_own_left_alone():
     torch.manual_seed(0)
     module = nn.Sequential(nn.Embedding(10, 8), nn.LayerNorm(8), nn.Linear(8, 4))
-    before = {name: p.detach().clone() for name, p in module.named_parameters()}
+    own = {name: (p, p.detach().clone()) for name, p in module.named_parameters()}
     ids = torch.arange(10).view(2, 5)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         reference = module(ids).float()
-        with warm_start.autocast_weights(module):
-            assert {p.dtype for p in module.parameters()} == {torch.bfloat16}
-            low = module(ids).float()
+        weights = warm_start.autocast_weights(module)
+        low = torch.func.functional_call(module, weights, (ids,)).float()
+    assert weights.keys() == own.keys() and {w.dtype for w in weights.values()} == {torch.bfloat16}
     assert torch.allclose(low, reference, atol=0.05) and not torch.equal(low, reference)
-    assert all(torch.equal(p, before[name]) for name, p in module.named_parameters())
-    assert {p.dtype for p in module.parameters()} == {torch.float32}
-    with warm_start.autocast_weights(module):  # no autocast: nothing to cast to
-        assert {p.dtype for p in module.parameters()} == {torch.float32}
+    for name, p in module.named_parameters():  # the same Parameter objects, unchanged (DDP hooks them)
+        assert p is own[name][0] and p.dtype == torch.float32 and torch.equal(p, own[name][1])
+    assert warm_start.autocast_weights(module) is None  # no autocast: nothing to cast to
 
 
 def test_a_fit_starts_from_a_head_fitted_on_the_frozen_encoder(tmp_path, tiny_encoder, imdb_archive):

@@ -6,7 +6,7 @@ on a 2-core Xeon with AMX, one layer of MiniLM (16 texts of 320 tokens, 12 heads
 forward and 58 ms backward in bf16, 16 ms and 40 ms in fp32. So the forward pass keeps the bf16
 kernel and the backward pass runs the fp32 kernel on the same (bf16-valued) inputs, with the
 forward's log-sum-exp. ``bench/train_step.py`` (docs/benchmarks/train-speed.md) times a whole step
-against bf16 both ways, in one run: 1.06x as fast, 1.11x beside imdb-cli's dropout; against fp32 both
+against bf16 both ways, in one run: 1.09x as fast, 1.15x beside imdb-cli's dropout; against fp32 both
 ways, what it replaced, an exploration run measured 8% (CHANGELOG). Without gradients (validation,
 test, predict) and on every GPU, attention runs as transformers' ``sdpa``; so does attention with
 dropout on its probabilities.
