@@ -37,8 +37,9 @@ class _Dropout(torch.autograd.Function):
 
 
 def _masked(x: torch.Tensor, keep: torch.Tensor, scale: float) -> torch.Tensor:
-    """``x * scale`` where ``keep`` is 1, +0 where it is 0: ``torch.where(keep, x * scale, 0)`` to the
-    bit, in one kernel over tensors of one dtype (``where`` with a boolean mask took 4x as long)."""
+    """``x * scale`` where ``keep`` is 1, +0 where it is 0 (NaN for a non-finite ``x``, as ``nn.Dropout``):
+    ``torch.where(keep, x * scale, 0)`` to the bit for finite ``x``, in one kernel over tensors of one
+    dtype (``where`` with a boolean mask took 4x as long)."""
     return torch.addcmul(keep.new_zeros(()), x, keep, value=scale)
 
 
